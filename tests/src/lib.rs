@@ -1,0 +1,1 @@
+//! Shared harness for virtnet's end-to-end scenarios.
