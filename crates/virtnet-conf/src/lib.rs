@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! libvirt Network and networkport XML for virtnet.
+//!
+//! This crate is pure (no I/O): a typed model of libvirt's network
+//! definition, a parser that applies the checks libvirt makes when parsing
+//! and defining a network, and a formatter whose output is byte-identical
+//! to libvirt's `net-dumpxml`.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![forbid(unsafe_code)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod addr;
+pub mod error;
+pub mod metadata;
+pub mod model;
+
+pub use addr::{MacAddr, PciAddress, Uuid};
+pub use error::{Error, ErrorDomain, ErrorKind, Result};
+pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
+pub use model::*;
