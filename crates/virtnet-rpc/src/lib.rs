@@ -1,14 +1,23 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! libvirt's remote protocol, wire-exact, for virtnet.
+//!
+//! Debian's `virsh` and libvirt-python talk to `virtnetd` through this
+//! crate, and so does the `virtnet` CLI.
+//!
+//! * [`xdr`] — XDR encoding/decoding with protocol length limits.
+//! * [`message`] — frames (length word + header + payload), keepalive
+//!   program constants, a timeout-tolerant [`message::FrameReader`].
+//! * [`error`] — `remote_error`, libvirt error codes/domains and the exact
+//!   message texts virsh prints.
+//! * [`protocol`] — procedure numbers, argument/return structs for networks,
+//!   ports and the handshake; typed [`Call`], [`Reply`] and [`Event`] enums.
+//! * [`client`] — a blocking [`Client`] doing virsh's handshake.
+//! * [`server`] — [`serve_connection`] drives one client connection against a
+//!   [`Handler`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod error;
+pub mod message;
+pub mod protocol;
+pub mod xdr;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError, RpcError};
+pub use protocol::{Call, Event, Procedure, Reply};
