@@ -1,14 +1,28 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! virtnet's host effects: everything that changes the host on behalf of a
+//! virtual network, behind small traits so the daemon can be tested with
+//! recording fakes.
+//!
+//! - [`netlink::NetlinkOps`] — links (bridges, veth, macvtap), addresses,
+//!   routes, bridge ports; real: [`netlink::Netlink`].
+//! - [`tap::Tap`] — TAP devices through `/dev/net/tun`, and macvtap
+//!   character devices.
+//! - [`sysctl::Sysctl`] — `/proc/sys/net/...`; real: [`sysctl::ProcSysctl`].
+//! - [`firewall::Firewall`] — per-network nftables rules applied in one
+//!   transaction; real: [`firewall::Nftables`].
+//! - [`dnsmasq::DnsmasqSupervisor`] — one dnsmasq per network, watched
+//!   through pidfds; real: [`dnsmasq::Dnsmasq`].
+//! - [`fake`] — recording fakes of all of them, with fault injection.
+//!
+//! This crate knows nothing about network XML: callers pass plain values.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod dnsmasq;
+pub mod fake;
+pub mod firewall;
+pub mod netlink;
+pub mod netns;
+pub mod process;
+pub mod sysctl;
+pub mod tap;
+pub mod types;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use types::{Family, IpPrefix, MacAddr};
