@@ -9,10 +9,35 @@
 
 pub mod addr;
 pub mod error;
+mod format;
 pub mod metadata;
 pub mod model;
+pub mod netdev;
+mod parse;
+pub mod port;
+mod xml;
 
 pub use addr::{MacAddr, PciAddress, Uuid};
 pub use error::{Error, ErrorDomain, ErrorKind, Result};
 pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
+pub use format::FormatFlags;
 pub use model::*;
+pub use parse::DNSMASQ_NAMESPACE;
+pub use port::{MacvlanMode, PortDef, PortPlug};
+pub use xml::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_NODES};
+
+impl NetworkDef {
+    /// Parse network XML and apply the checks libvirt makes while parsing
+    /// (`virNetworkDefParseString`). Define-time checks that depend on the
+    /// forward mode as a whole are in [`NetworkDef::validate`]; defaults
+    /// (uuid, MAC, bridge name) are filled in by [`defaults`].
+    pub fn parse(xml_text: &str) -> Result<NetworkDef> {
+        let doc = xml::parse_document(xml_text, "(network_definition)", "network")?;
+        parse::parse_network(doc.root_element())
+    }
+
+    /// Format like libvirt's `virNetworkDefFormat` (`net-dumpxml`).
+    pub fn to_xml(&self, flags: FormatFlags) -> String {
+        format::format_network(self, flags)
+    }
+}
