@@ -14,10 +14,17 @@
 //! * [`server`] — [`serve_connection`] drives one client connection against a
 //!   [`Handler`].
 
+pub mod client;
 pub mod error;
 pub mod message;
 pub mod protocol;
+pub mod server;
 pub mod xdr;
 
+pub use client::{Client, ClientKeepalive, ConnectOptions, ServerFeatures};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError, RpcError};
 pub use protocol::{Call, Event, Procedure, Reply};
+pub use server::{
+    CallContext, ConnectionInfo, EventSink, Handler, KeepaliveConfig, PeerCredentials, ServeOptions,
+    serve_connection, serve_io,
+};

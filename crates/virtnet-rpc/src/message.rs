@@ -336,6 +336,11 @@ impl<R: Read> FrameReader<R> {
         &self.inner
     }
 
+    /// The wrapped reader, mutably (to adjust timeouts between reads).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Reads until a frame is complete, the read times out, or the stream ends.
     pub fn read(&mut self) -> Result<ReadOutcome, FrameError> {
         loop {
