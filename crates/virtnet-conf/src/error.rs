@@ -362,11 +362,6 @@ impl Error {
     pub(crate) fn internal(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::InternalError, ErrorDomain::Network, detail)
     }
-
-    pub(crate) fn with_domain(mut self, domain: ErrorDomain) -> Error {
-        self.domain = domain;
-        self
-    }
 }
 
 impl fmt::Display for Error {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod defaults;
 pub mod error;
 mod format;
 pub mod metadata;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod netdev;
 mod parse;
 pub mod port;
+pub mod validate;
 mod xml;
 
 pub use addr::{MacAddr, PciAddress, Uuid};
