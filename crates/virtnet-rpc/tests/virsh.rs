@@ -256,14 +256,15 @@ fn virsh_net_define() {
     let out = virsh(&srv, &["net-define", path]);
     assert_eq!(out.status, Some(0), "{out:?}");
     assert_eq!(out.stdout, format!("Network newnet defined from {path}\n\n"));
-    // virsh 9.0 uses the flags variant when not asked to validate? It
-    // calls virNetworkDefineXML; record what it did.
-    let calls = take_calls(&srv);
-    assert!(
-        calls.contains(&Procedure::NetworkDefineXml)
-            || calls.contains(&Procedure::NetworkDefineXmlFlags),
-        "{calls:?}"
-    );
+    // Without --validate virsh 9.0 calls virNetworkDefineXML; with it,
+    // virNetworkDefineXMLFlags(VIR_NETWORK_DEFINE_VALIDATE).
+    expect_calls(&srv, &[Procedure::NetworkDefineXml]);
+    let out = virsh(&srv, &["net-define", "--validate", path]);
+    assert_eq!(out.status, Some(0), "{out:?}");
+    expect_calls(&srv, &[Procedure::NetworkDefineXmlFlags]);
+    let out = virsh(&srv, &["net-create", path]);
+    assert_eq!(out.stdout, format!("Network newnet created from {path}\n\n"), "{out:?}");
+    expect_calls(&srv, &[Procedure::NetworkCreateXml]);
     let out = virsh(&srv, &["net-list", "--all", "--name"]);
     assert_eq!(out.stdout, "default\nisolated\nnewnet\n\n");
     let out = virsh(&srv, &["net-info", "newnet"]);

@@ -281,6 +281,12 @@ impl FakeDriver {
             Call::NetworkDefineXmlFlags(a) => {
                 Reply::NetworkDefineXmlFlags(NetworkRet { net: self.define(&mut nets, &a.xml)? })
             }
+            Call::NetworkCreateXml(a) => {
+                Reply::NetworkCreateXml(NetworkRet { net: self.create(&mut nets, &a.xml)? })
+            }
+            Call::NetworkCreateXmlFlags(a) => {
+                Reply::NetworkCreateXmlFlags(NetworkRet { net: self.create(&mut nets, &a.xml)? })
+            }
             Call::NetworkGetXmlDesc(a) => {
                 let xml = Self::find(&mut nets, &a.net)?.xml();
                 let delay = *self.xml_delay.lock().unwrap();
@@ -390,6 +396,39 @@ impl FakeDriver {
                 return Err(RemoteError::no_support(other.procedure().api_name()));
             }
         })
+    }
+
+    fn create(
+        &self,
+        nets: &mut Vec<FakeNetwork>,
+        xml: &str,
+    ) -> Result<NonnullNetwork, RemoteError> {
+        let name = xml_tag(xml, "name").unwrap_or_default();
+        if let Some(n) = nets.iter().find(|n| n.name == name) {
+            if n.active {
+                return Err(RemoteError::operation_invalid(
+                    ErrorDomain::NETWORK,
+                    format!("network is already active as '{}'", n.name),
+                ));
+            }
+            let persistent = n.persistent;
+            let r = self.define(nets, xml)?;
+            if let Some(n) = nets.iter_mut().find(|n| n.uuid == r.uuid) {
+                n.active = true;
+                n.persistent = persistent;
+                let n = n.clone();
+                self.emit(&n, network_event::STARTED);
+            }
+            return Ok(r);
+        }
+        let r = self.define(nets, xml)?;
+        if let Some(n) = nets.iter_mut().find(|n| n.uuid == r.uuid) {
+            n.active = true;
+            n.persistent = false;
+            let n = n.clone();
+            self.emit(&n, network_event::STARTED);
+        }
+        Ok(r)
     }
 
     fn define(
