@@ -28,6 +28,8 @@ pub enum XmlNode {
     Element(XmlElement),
     /// Character data (unescaped).
     Text(String),
+    /// A CDATA section (written back as such).
+    CData(String),
     /// A comment (`<!--…-->`).
     Comment(String),
     /// A processing instruction.
@@ -135,6 +137,72 @@ fn declared_prefixes(node: Node) -> Vec<Option<String>> {
     out
 }
 
+/// Where an element's end tag starts in the source.
+fn end_tag_start(node: Node) -> usize {
+    let text = node.document().input_text();
+    let r = node.range();
+    text.get(r.start..r.end)
+        .and_then(|s| s.rfind("</"))
+        .map_or(r.end, |i| r.start + i)
+}
+
+/// Normalize line ends as an XML parser does.
+fn normalize_newlines(s: &str) -> String {
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Decode the entity and character references of raw character data.
+fn decode_refs(raw: &str) -> String {
+    let raw = normalize_newlines(raw);
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw.as_str();
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';') else {
+            out.push_str(rest);
+            return out;
+        };
+        let name = &rest[1..end];
+        let decoded = match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "apos" => Some('\''),
+            "quot" => Some('"'),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with('#') => n[1..].parse::<u32>().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => out.push(c),
+            None => out.push_str(&rest[..=end]),
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Split raw character data into text and CDATA sections.
+fn text_segments(raw: &str) -> Vec<XmlNode> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(i) = rest.find("<![CDATA[") {
+        if i > 0 {
+            out.push(XmlNode::Text(decode_refs(&rest[..i])));
+        }
+        let body = &rest[i + 9..];
+        let end = body.find("]]>").unwrap_or(body.len());
+        out.push(XmlNode::CData(normalize_newlines(&body[..end])));
+        rest = body.get(end + 3..).unwrap_or("");
+    }
+    if !rest.is_empty() {
+        out.push(XmlNode::Text(decode_refs(rest)));
+    }
+    out
+}
+
 fn is_blank(s: &str) -> bool {
     s.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
 }
@@ -232,17 +300,23 @@ fn copy_element(node: Node, scope: &mut Scope, root_decls: &mut Vec<NsDecl>, is_
                 let keep = if el.children.is_empty() {
                     last_is_end
                 } else {
-                    matches!(el.children.last(), Some(XmlNode::Text(_)))
-                        || matches!(el.children.first(), Some(XmlNode::Text(_)))
+                    matches!(el.children.last(), Some(XmlNode::Text(_) | XmlNode::CData(_)))
+                        || matches!(el.children.first(), Some(XmlNode::Text(_) | XmlNode::CData(_)))
                 };
                 if !keep {
                     continue;
                 }
             }
-            if let Some(XmlNode::Text(prev)) = el.children.last_mut() {
-                prev.push_str(t);
-            } else {
-                el.children.push(XmlNode::Text(t.to_string()));
+            let end = match kids.get(i + 1) {
+                Some(next) => next.range().start,
+                None => end_tag_start(node),
+            };
+            let raw = text.get(c.range().start..end).unwrap_or(t);
+            for seg in text_segments(raw) {
+                match (seg, el.children.last_mut()) {
+                    (XmlNode::Text(t), Some(XmlNode::Text(prev))) => prev.push_str(&t),
+                    (seg, _) => el.children.push(seg),
+                }
             }
         } else if c.is_comment() {
             el.children.push(XmlNode::Comment(c.text().unwrap_or("").to_string()));
@@ -290,9 +364,8 @@ fn escape_text(out: &mut String, s: &str) {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\n' | '\t' => out.push(c),
-            c if (' '..'\u{80}').contains(&c) => out.push(c),
-            c => push_hex_ref(out, c),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
         }
     }
 }
@@ -355,18 +428,27 @@ fn dump_element(out: &mut String, el: &XmlElement, level: usize, format: bool) {
         out.push_str("/>");
         return;
     }
-    let child_format = format && !el.children.iter().any(|c| matches!(c, XmlNode::Text(_)));
+    let child_format = format
+        && !el
+            .children
+            .iter()
+            .any(|c| matches!(c, XmlNode::Text(_) | XmlNode::CData(_)));
     out.push('>');
     if child_format {
         out.push('\n');
     }
     for c in &el.children {
-        if child_format && !matches!(c, XmlNode::Text(_)) {
+        if child_format && !matches!(c, XmlNode::Text(_) | XmlNode::CData(_)) {
             indent(out, level + 1);
         }
         match c {
             XmlNode::Element(e) => dump_element(out, e, level + 1, child_format),
             XmlNode::Text(t) => escape_text(out, t),
+            XmlNode::CData(t) => {
+                out.push_str("<![CDATA[");
+                out.push_str(t);
+                out.push_str("]]>");
+            }
             XmlNode::Comment(t) => {
                 out.push_str("<!--");
                 out.push_str(t);
