@@ -175,7 +175,10 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to a Unix socket and performs the handshake.
-    pub fn connect_unix(path: impl AsRef<Path>, options: &ConnectOptions) -> Result<Self, RpcError> {
+    pub fn connect_unix(
+        path: impl AsRef<Path>,
+        options: &ConnectOptions,
+    ) -> Result<Self, RpcError> {
         let stream = UnixStream::connect(path)?;
         let reader = stream.try_clone()?;
         let shutdown = stream.try_clone()?;
@@ -247,7 +250,11 @@ impl Client {
             }
         }
         self.features.keepalive = self.supports_feature(feature::PROGRAM_KEEPALIVE)?;
-        let flags = if options.read_only { connect_flags::RO } else { 0 };
+        let flags = if options.read_only {
+            connect_flags::RO
+        } else {
+            0
+        };
         self.call::<_, ()>(
             Procedure::ConnectOpen,
             &ConnectOpenArgs {
@@ -402,7 +409,8 @@ impl Client {
     }
 
     fn shutdown(&mut self) {
-        self.shared.mark_closed("connection closed by client".into());
+        self.shared
+            .mark_closed("connection closed by client".into());
         if let Some(h) = self.keepalive.take() {
             let _ = h.join();
         }

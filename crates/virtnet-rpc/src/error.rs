@@ -414,9 +414,10 @@ impl ErrorCode {
     }
 }
 
-/// `remote_error`: an error as it travels in a REPLY with status ERROR.
+/// The fields of `remote_error`, an error as it travels in a REPLY with
+/// status ERROR. [`RemoteError`] boxes them and dereferences to them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteError {
+pub struct RemoteErrorData {
     /// `virErrorNumber`.
     pub code: ErrorCode,
     /// `virErrorDomain`.
@@ -441,7 +442,38 @@ pub struct RemoteError {
     pub net: Option<NonnullNetwork>,
 }
 
+/// `remote_error`: an error as it travels in a REPLY with status ERROR.
+///
+/// A thin box around [`RemoteErrorData`] (so `Result`s stay small);
+/// fields are reached through `Deref`: `err.code`, `err.message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError(Box<RemoteErrorData>);
+
+impl std::ops::Deref for RemoteError {
+    type Target = RemoteErrorData;
+    fn deref(&self) -> &RemoteErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RemoteError {
+    fn deref_mut(&mut self) -> &mut RemoteErrorData {
+        &mut self.0
+    }
+}
+
+impl From<RemoteErrorData> for RemoteError {
+    fn from(d: RemoteErrorData) -> Self {
+        Self(Box::new(d))
+    }
+}
+
 impl RemoteError {
+    /// The error's fields.
+    pub fn data(&self) -> &RemoteErrorData {
+        &self.0
+    }
+
     /// An error with libvirt's message for `code` and `detail`, at level
     /// ERROR, filled in as `virReportError` does (template in `str1`,
     /// detail in `str2`, `int1`/`int2` = -1).
@@ -455,7 +487,7 @@ impl RemoteError {
                 plain.to_owned()
             }
         });
-        Self {
+        RemoteErrorData {
             code,
             domain,
             message: Some(code.message(detail.as_deref())),
@@ -468,6 +500,7 @@ impl RemoteError {
             int2: -1,
             net: None,
         }
+        .into()
     }
 
     /// The message text ("" when absent).
@@ -615,7 +648,7 @@ impl XdrEncode for RemoteError {
 
 impl XdrDecode for RemoteError {
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, XdrError> {
-        Ok(Self {
+        Ok(RemoteErrorData {
             code: ErrorCode(dec.get_i32()?),
             domain: ErrorDomain(dec.get_i32()?),
             message: Option::decode(dec)?,
@@ -627,7 +660,8 @@ impl XdrDecode for RemoteError {
             int1: dec.get_i32()?,
             int2: dec.get_i32()?,
             net: Option::decode(dec)?,
-        })
+        }
+        .into())
     }
 }
 
@@ -711,10 +745,7 @@ mod tests {
         assert_eq!(&bytes[..12], &[0, 0, 0, 43, 0, 0, 0, 19, 0, 0, 0, 1]);
         assert_eq!(RemoteError::from_xdr(&bytes).unwrap(), e);
         assert_eq!(e.str1.as_deref(), Some("Network not found: %s"));
-        assert_eq!(
-            e.str2.as_deref(),
-            Some("no network with matching name 'x'")
-        );
+        assert_eq!(e.str2.as_deref(), Some("no network with matching name 'x'"));
         assert_eq!((e.int1, e.int2), (-1, -1));
     }
 

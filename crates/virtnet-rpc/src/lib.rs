@@ -22,9 +22,9 @@ pub mod server;
 pub mod xdr;
 
 pub use client::{Client, ClientKeepalive, ConnectOptions, ServerFeatures};
-pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError, RpcError};
+pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError, RemoteErrorData, RpcError};
 pub use protocol::{Call, Event, Procedure, Reply};
 pub use server::{
-    CallContext, ConnectionInfo, EventSink, Handler, KeepaliveConfig, PeerCredentials, ServeOptions,
-    serve_connection, serve_io,
+    CallContext, ConnectionInfo, EventSink, Handler, KeepaliveConfig, PeerCredentials,
+    ServeOptions, serve_connection, serve_io,
 };

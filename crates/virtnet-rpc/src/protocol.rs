@@ -390,7 +390,10 @@ impl TypedParam {
 pub fn validate_typed_params(params: &[TypedParam]) -> Result<(), String> {
     for (i, p) in params.iter().enumerate() {
         if p.field.len() >= TYPED_PARAM_FIELD_LENGTH {
-            return Err(format!("Parameter name '{}' too big for destination", p.field));
+            return Err(format!(
+                "Parameter name '{}' too big for destination",
+                p.field
+            ));
         }
         if params[..i].iter().any(|q| q.field == p.field) {
             return Err(format!("parameter '{}' occurs multiple times", p.field));
@@ -1313,7 +1316,10 @@ mod tests {
         ] {
             assert!(p.allowed_read_only(), "{p:?}");
         }
-        assert_eq!(Procedure::NetworkDefineXml.api_name(), "virNetworkDefineXML");
+        assert_eq!(
+            Procedure::NetworkDefineXml.api_name(),
+            "virNetworkDefineXML"
+        );
     }
 
     #[test]

@@ -284,7 +284,15 @@ pub fn serve_connection<H: Handler + ?Sized>(
         stream,
         timeout_set: None,
     };
-    run(reader, Box::new(writer), Some(shutdown), peer, handler, options, keepalive)
+    run(
+        reader,
+        Box::new(writer),
+        Some(shutdown),
+        peer,
+        handler,
+        options,
+        keepalive,
+    )
 }
 
 /// Serves one client over any byte streams (for example the standard input
@@ -537,7 +545,8 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
                 let body = match reply.encode_body() {
                     Ok(b) => b,
                     Err(e) => {
-                        let err = RemoteError::rpc(format!("Unable to encode message payload: {e}"));
+                        let err =
+                            RemoteError::rpc(format!("Unable to encode message payload: {e}"));
                         return self.send_error(&h, &err);
                     }
                 };
@@ -550,7 +559,8 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
                     // The reply could not be framed (too large): tell the
                     // client rather than leaving it waiting.
                     Err(RpcError::Xdr(e)) => {
-                        let err = RemoteError::rpc(format!("Unable to encode message payload: {e}"));
+                        let err =
+                            RemoteError::rpc(format!("Unable to encode message payload: {e}"));
                         self.send_error(&h, &err)
                     }
                     other => other,

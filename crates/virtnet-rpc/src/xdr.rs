@@ -566,7 +566,10 @@ mod tests {
         let none: Option<String> = None;
         assert_eq!(none.to_xdr().unwrap(), [0, 0, 0, 0]);
         let some = Some("x".to_string());
-        assert_eq!(some.to_xdr().unwrap(), [0, 0, 0, 1, 0, 0, 0, 1, b'x', 0, 0, 0]);
+        assert_eq!(
+            some.to_xdr().unwrap(),
+            [0, 0, 0, 1, 0, 0, 0, 1, b'x', 0, 0, 0]
+        );
         assert_eq!(
             Option::<String>::from_xdr(&[0, 0, 0, 2]),
             Err(XdrError::InvalidOptional(2))

@@ -2,6 +2,8 @@
 //! handshake, calls, errors, keepalive in both directions, events while a
 //! call is in flight, and hostile input on the server socket.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{Read, Write};
@@ -482,7 +484,10 @@ fn garbage_frames_close_only_that_connection() {
         if case.len() == 7 && case[3] == 100 {
             s.shutdown(std::net::Shutdown::Write).unwrap();
         }
-        assert!(closed_by_server(s), "server kept a connection after {case:?}");
+        assert!(
+            closed_by_server(s),
+            "server kept a connection after {case:?}"
+        );
     }
     // The good connection keeps working.
     assert!(lookup(&good, "default").is_ok());
@@ -510,7 +515,8 @@ fn wrong_program_and_status_get_error_replies() {
     };
     s.write_all(&encode_frame(&bad_prog, &()).unwrap()).unwrap();
     let bad_status = Header::remote(66, MessageType::Call, 8, MessageStatus::Error);
-    s.write_all(&encode_frame(&bad_status, &()).unwrap()).unwrap();
+    s.write_all(&encode_frame(&bad_status, &()).unwrap())
+        .unwrap();
     let mut frames = FrameReader::new(s.try_clone().unwrap());
     let m: Message = frames.read_message().unwrap().unwrap();
     assert_eq!(m.header.serial, 7);

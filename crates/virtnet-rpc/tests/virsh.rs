@@ -52,7 +52,7 @@ fn virsh(srv: &TestServer, args: &[&str]) -> Output {
 }
 
 fn take_calls(srv: &TestServer) -> Vec<Procedure> {
-    std::mem::take(&mut *srv.driver.calls.lock().unwrap())
+    std::mem::take(&mut *srv.driver.calls.lock().expect("calls lock"))
 }
 
 /// What virsh 9.0 sends on every connect (the keepalive feature probe is
@@ -110,7 +110,10 @@ fn virsh_net_list_all() {
     // The features virsh probes after CONNECT_OPEN.
     assert_eq!(
         *srv.driver.features.lock().unwrap(),
-        [feature::REMOTE_EVENT_CALLBACK, feature::REMOTE_CLOSE_CALLBACK]
+        [
+            feature::REMOTE_EVENT_CALLBACK,
+            feature::REMOTE_CLOSE_CALLBACK
+        ]
     );
     // Plain `net-list` asks for active networks only.
     let out = virsh(&srv, &["net-list"]);
@@ -170,7 +173,10 @@ fn virsh_net_info_dumpxml_uuid_name() {
 
     // net-info by UUID works too.
     let out = virsh(&srv, &["net-info", "c7a72b2e-6a35-4e0c-8a3d-2f5e9a1b0002"]);
-    assert!(out.stdout.starts_with("Name:           isolated\n"), "{out:?}");
+    assert!(
+        out.stdout.starts_with("Name:           isolated\n"),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("Active:         no\n"), "{out:?}");
 }
 
@@ -191,9 +197,8 @@ fn virsh_errors_are_printed_verbatim() {
     let out = virsh(&srv, &["net-start", "default"]);
     assert_eq!(out.status, Some(1), "{out:?}");
     assert!(
-        out.stderr.contains(
-            "error: Requested operation is not valid: network is already active\n"
-        ),
+        out.stderr
+            .contains("error: Requested operation is not valid: network is already active\n"),
         "{out:?}"
     );
     // A procedure the driver does not implement.
@@ -216,12 +221,18 @@ fn virsh_lifecycle_and_autostart() {
     use Procedure::*;
 
     let out = virsh(&srv, &["net-autostart", "isolated"]);
-    assert_eq!(out.stdout, "Network isolated marked as autostarted\n\n", "{out:?}");
+    assert_eq!(
+        out.stdout, "Network isolated marked as autostarted\n\n",
+        "{out:?}"
+    );
     expect_calls(&srv, &[NetworkLookupByName, NetworkSetAutostart]);
     assert!(srv.driver.networks.lock().unwrap()[1].autostart);
 
     let out = virsh(&srv, &["net-autostart", "--disable", "isolated"]);
-    assert_eq!(out.stdout, "Network isolated unmarked as autostarted\n\n", "{out:?}");
+    assert_eq!(
+        out.stdout, "Network isolated unmarked as autostarted\n\n",
+        "{out:?}"
+    );
     assert!(!srv.driver.networks.lock().unwrap()[1].autostart);
     take_calls(&srv);
 
@@ -235,7 +246,10 @@ fn virsh_lifecycle_and_autostart() {
     expect_calls(&srv, &[NetworkLookupByName, NetworkDestroy]);
 
     let out = virsh(&srv, &["net-undefine", "isolated"]);
-    assert_eq!(out.stdout, "Network isolated has been undefined\n\n", "{out:?}");
+    assert_eq!(
+        out.stdout, "Network isolated has been undefined\n\n",
+        "{out:?}"
+    );
     expect_calls(&srv, &[NetworkLookupByName, NetworkUndefine]);
     assert_eq!(srv.driver.networks.lock().unwrap().len(), 1);
 }
@@ -255,7 +269,10 @@ fn virsh_net_define() {
     let path = file.to_str().unwrap();
     let out = virsh(&srv, &["net-define", path]);
     assert_eq!(out.status, Some(0), "{out:?}");
-    assert_eq!(out.stdout, format!("Network newnet defined from {path}\n\n"));
+    assert_eq!(
+        out.stdout,
+        format!("Network newnet defined from {path}\n\n")
+    );
     // Without --validate virsh 9.0 calls virNetworkDefineXML; with it,
     // virNetworkDefineXMLFlags(VIR_NETWORK_DEFINE_VALIDATE).
     expect_calls(&srv, &[Procedure::NetworkDefineXml]);
@@ -263,7 +280,11 @@ fn virsh_net_define() {
     assert_eq!(out.status, Some(0), "{out:?}");
     expect_calls(&srv, &[Procedure::NetworkDefineXmlFlags]);
     let out = virsh(&srv, &["net-create", path]);
-    assert_eq!(out.stdout, format!("Network newnet created from {path}\n\n"), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        format!("Network newnet created from {path}\n\n"),
+        "{out:?}"
+    );
     expect_calls(&srv, &[Procedure::NetworkCreateXml]);
     let out = virsh(&srv, &["net-list", "--all", "--name"]);
     assert_eq!(out.stdout, "default\nisolated\nnewnet\n\n");
@@ -301,18 +322,16 @@ fn read_only_socket_refuses_mutations_with_libvirt_message() {
     let out = virsh(&srv, &["net-start", "isolated"]);
     assert_eq!(out.status, Some(1), "{out:?}");
     assert!(
-        out.stderr.contains(
-            "error: operation forbidden: read only access prevents virNetworkCreate\n"
-        ),
+        out.stderr
+            .contains("error: operation forbidden: read only access prevents virNetworkCreate\n"),
         "{out:?}"
     );
     let file = srv.dir.path().join("n.xml");
     std::fs::write(&file, "<network><name>x</name></network>").unwrap();
     let out = virsh(&srv, &["net-define", file.to_str().unwrap()]);
     assert!(
-        out.stderr.contains(
-            "error: operation forbidden: read only access prevents virNetworkDefineXML"
-        ),
+        out.stderr
+            .contains("error: operation forbidden: read only access prevents virNetworkDefineXML"),
         "{out:?}"
     );
     assert!(!srv.driver.networks.lock().unwrap()[1].active);
@@ -362,7 +381,10 @@ fn virsh_net_event_receives_lifecycle_events() {
     }
     if srv.driver.registration_count() != 1 {
         let w = watcher.join().unwrap();
-        panic!("net-event did not register: {w:?} calls {:?}", take_calls(&srv));
+        panic!(
+            "net-event did not register: {w:?} calls {:?}",
+            take_calls(&srv)
+        );
     }
     let out = virsh(&srv, &["net-start", "isolated"]);
     assert_eq!(out.status, Some(0), "{out:?}");

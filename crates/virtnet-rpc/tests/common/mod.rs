@@ -1,7 +1,7 @@
 //! An in-memory network driver behind `serve_connection`, for driving the
 //! server with real libvirt clients and with our own `Client`.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -156,12 +156,14 @@ impl FakeDriver {
                     continue;
                 }
             }
-            let _ = r.sink.send(&Event::NetworkEventLifecycle(NetworkEventLifecycleMsg {
-                callback_id: r.callback_id,
-                net: net.reference(),
-                event,
-                detail: 0,
-            }));
+            let _ = r
+                .sink
+                .send(&Event::NetworkEventLifecycle(NetworkEventLifecycleMsg {
+                    callback_id: r.callback_id,
+                    net: net.reference(),
+                    event,
+                    detail: 0,
+                }));
         }
     }
 
@@ -198,9 +200,9 @@ impl FakeDriver {
             Call::ConnectGetHostname(()) => Reply::ConnectGetHostname(ConnectGetHostnameRet {
                 hostname: "fakehost".into(),
             }),
-            Call::ConnectGetVersion(()) => Reply::ConnectGetVersion(ConnectGetVersionRet {
-                hv_ver: 9_000_000,
-            }),
+            Call::ConnectGetVersion(()) => {
+                Reply::ConnectGetVersion(ConnectGetVersionRet { hv_ver: 9_000_000 })
+            }
             Call::ConnectGetLibVersion(()) => {
                 Reply::ConnectGetLibVersion(ConnectGetLibVersionRet { lib_ver: 9_000_000 })
             }
@@ -229,7 +231,11 @@ impl FakeDriver {
                     .collect();
                 let ret = matching.len() as u32;
                 Reply::ConnectListAllNetworks(ConnectListAllNetworksRet {
-                    nets: if a.need_results != 0 { matching } else { Vec::new() },
+                    nets: if a.need_results != 0 {
+                        matching
+                    } else {
+                        Vec::new()
+                    },
                     ret,
                 })
             }
@@ -275,18 +281,18 @@ impl FakeDriver {
                     .map(FakeNetwork::reference)
                     .ok_or_else(|| RemoteError::no_network_uuid(&a.uuid))?,
             }),
-            Call::NetworkDefineXml(a) => {
-                Reply::NetworkDefineXml(NetworkRet { net: self.define(&mut nets, &a.xml)? })
-            }
-            Call::NetworkDefineXmlFlags(a) => {
-                Reply::NetworkDefineXmlFlags(NetworkRet { net: self.define(&mut nets, &a.xml)? })
-            }
-            Call::NetworkCreateXml(a) => {
-                Reply::NetworkCreateXml(NetworkRet { net: self.create(&mut nets, &a.xml)? })
-            }
-            Call::NetworkCreateXmlFlags(a) => {
-                Reply::NetworkCreateXmlFlags(NetworkRet { net: self.create(&mut nets, &a.xml)? })
-            }
+            Call::NetworkDefineXml(a) => Reply::NetworkDefineXml(NetworkRet {
+                net: self.define(&mut nets, &a.xml)?,
+            }),
+            Call::NetworkDefineXmlFlags(a) => Reply::NetworkDefineXmlFlags(NetworkRet {
+                net: self.define(&mut nets, &a.xml)?,
+            }),
+            Call::NetworkCreateXml(a) => Reply::NetworkCreateXml(NetworkRet {
+                net: self.create(&mut nets, &a.xml)?,
+            }),
+            Call::NetworkCreateXmlFlags(a) => Reply::NetworkCreateXmlFlags(NetworkRet {
+                net: self.create(&mut nets, &a.xml)?,
+            }),
             Call::NetworkGetXmlDesc(a) => {
                 let xml = Self::find(&mut nets, &a.net)?.xml();
                 let delay = *self.xml_delay.lock().unwrap();
@@ -310,11 +316,9 @@ impl FakeDriver {
                 n.autostart = a.autostart != 0;
                 Reply::NetworkSetAutostart(())
             }
-            Call::NetworkGetBridgeName(a) => {
-                Reply::NetworkGetBridgeName(NetworkGetBridgeNameRet {
-                    name: Self::find(&mut nets, &a.net)?.bridge.clone(),
-                })
-            }
+            Call::NetworkGetBridgeName(a) => Reply::NetworkGetBridgeName(NetworkGetBridgeNameRet {
+                name: Self::find(&mut nets, &a.net)?.bridge.clone(),
+            }),
             Call::NetworkIsActive(a) => Reply::NetworkIsActive(NetworkIsActiveRet {
                 active: i32::from(Self::find(&mut nets, &a.net)?.active),
             }),
@@ -387,7 +391,10 @@ impl FakeDriver {
                 if regs.len() == before {
                     return Err(RemoteError::invalid_arg(
                         ErrorDomain::NETWORK,
-                        format!("could not find event callback {} for deletion", a.callback_id),
+                        format!(
+                            "could not find event callback {} for deletion",
+                            a.callback_id
+                        ),
                     ));
                 }
                 Reply::ConnectNetworkEventDeregisterAny(())
