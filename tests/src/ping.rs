@@ -116,6 +116,7 @@ pub fn ping(ns: &Netns, target: IpAddr, count: u32, timeout: Duration) -> Result
 #[derive(Debug)]
 pub struct ContinuousPing {
     proc: Proc,
+    interval: Duration,
 }
 
 impl ContinuousPing {
@@ -135,7 +136,7 @@ impl ContinuousPing {
                 ..Default::default()
             },
         )?;
-        Ok(ContinuousPing { proc })
+        Ok(ContinuousPing { proc, interval })
     }
 
     /// Waits until `n` replies have arrived.
@@ -158,8 +159,17 @@ impl ContinuousPing {
     }
 
     /// Stops pinging (SIGINT, so ping prints its own summary) and returns
-    /// the statistics.
-    pub fn stop(self) -> Result<PingStats> {
+    /// the statistics. So that the request in flight at that moment does not
+    /// count as lost, it first waits (up to three intervals, at least 1 s)
+    /// for the next reply and stops right after it.
+    pub fn stop(mut self) -> Result<PingStats> {
+        let from = self.proc.output_len();
+        let _ = self.proc.wait_for_line_from(
+            from,
+            "the next ping reply",
+            (self.interval * 3).max(Duration::from_secs(1)),
+            &mut |l| l.contains(" bytes from "),
+        );
         let out = self
             .proc
             .stop_with(Signal::SIGINT, Duration::from_secs(5))?;
