@@ -361,7 +361,7 @@ mod tests {
         pidfd.signal(Signal::SIGTERM).unwrap();
         assert!(pidfd.wait_exit(Duration::from_secs(10)).unwrap());
         let _ = child.wait();
-        assert!(cmdline(std::process::id() as i32).unwrap().len() >= 1);
+        assert!(!cmdline(std::process::id() as i32).unwrap().is_empty());
     }
 
     #[test]
@@ -371,7 +371,10 @@ mod tests {
         let p = dir.join("x.pid");
         fs::write(&p, format!("{}\n", std::process::id())).unwrap();
         assert_eq!(read_pidfile(&p), Some(std::process::id() as i32));
-        assert_eq!(wait_for_pidfile(&p, Duration::from_secs(1)).unwrap(), std::process::id() as i32);
+        assert_eq!(
+            wait_for_pidfile(&p, Duration::from_secs(1)).unwrap(),
+            std::process::id() as i32
+        );
         fs::write(&p, "garbage").unwrap();
         assert_eq!(read_pidfile(&p), None);
         assert!(wait_for_pidfile(&p, Duration::from_millis(30)).is_err());

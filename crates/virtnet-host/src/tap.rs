@@ -93,7 +93,10 @@ const TUN_PATH: &str = "/dev/net/tun";
 
 fn ifreq_for(name: &str, flags: libc::c_int) -> Result<libc::ifreq, TapError> {
     let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) || bytes.contains(&b'/')
+    if bytes.is_empty()
+        || bytes.len() >= libc::IFNAMSIZ
+        || bytes.contains(&0)
+        || bytes.contains(&b'/')
     {
         return Err(TapError::InvalidName(name.to_string()));
     }
@@ -217,8 +220,12 @@ impl Tap {
 
     /// Makes the device outlive (or not) its descriptors.
     pub fn set_persist(&self, persist: bool) -> Result<(), TapError> {
-        ioctl_value(&self.queues[0], libc::TUNSETPERSIST, libc::c_ulong::from(persist))
-            .map_err(|source| self.ioctl_error("TUNSETPERSIST", source))
+        ioctl_value(
+            &self.queues[0],
+            libc::TUNSETPERSIST,
+            libc::c_ulong::from(persist),
+        )
+        .map_err(|source| self.ioctl_error("TUNSETPERSIST", source))
     }
 }
 
@@ -239,7 +246,9 @@ pub fn macvtap_chardev_in(
     sys_class_net: &Path,
 ) -> Result<PathBuf, TapError> {
     let path = dev_dir.join(format!("tap{index}"));
-    let sys = sys_class_net.join(name).join(format!("macvtap/tap{index}/dev"));
+    let sys = sys_class_net
+        .join(name)
+        .join(format!("macvtap/tap{index}/dev"));
     let err = |path: &Path, detail: String| TapError::Chardev {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -321,7 +330,10 @@ mod tests {
     fn names_are_checked_before_any_ioctl() {
         assert!(matches!(ifreq_for("", 0), Err(TapError::InvalidName(_))));
         assert!(matches!(ifreq_for("a/b", 0), Err(TapError::InvalidName(_))));
-        assert!(matches!(ifreq_for(&"x".repeat(16), 0), Err(TapError::InvalidName(_))));
+        assert!(matches!(
+            ifreq_for(&"x".repeat(16), 0),
+            Err(TapError::InvalidName(_))
+        ));
         assert!(ifreq_for("vnet%d", libc::IFF_TAP).is_ok());
     }
 
@@ -331,9 +343,13 @@ mod tests {
         let sys = dir.join("sys");
         std::fs::create_dir_all(sys.join("mvt0/macvtap/tap9")).unwrap();
         std::fs::write(sys.join("mvt0/macvtap/tap9/dev"), "garbage\n").unwrap();
-        let err = macvtap_chardev_in("mvt0", 9, &dir, &sys).unwrap_err().to_string();
+        let err = macvtap_chardev_in("mvt0", 9, &dir, &sys)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mvt0") && err.contains("garbage"), "{err}");
-        let err = macvtap_chardev_in("nope0", 3, &dir, &sys).unwrap_err().to_string();
+        let err = macvtap_chardev_in("nope0", 3, &dir, &sys)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope0"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

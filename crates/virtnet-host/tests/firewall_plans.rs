@@ -8,6 +8,9 @@
 //!   host-service accepts the same as libvirt 9.0's iptables INP/OUT rules
 //!   (`CASE-linux.iptables`). Skipped with a message without the corpus.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -109,7 +112,10 @@ fn batches_match_golden_files() {
             Err(e) => failures.push(format!("{name}: {}: {e}", path.display())),
         }
     }
-    assert!(failures.is_empty(), "{failures:#?} (VIRTNET_BLESS=1 regenerates)");
+    assert!(
+        failures.is_empty(),
+        "{failures:#?} (VIRTNET_BLESS=1 regenerates)"
+    );
 }
 
 fn corpus_dir() -> Option<PathBuf> {
@@ -136,7 +142,10 @@ fn libvirt_commands(text: &str) -> Vec<Vec<String>> {
             Some(a) => (a, true),
             None => (line, false),
         };
-        cur.extend(arg.split_whitespace().map(|w| w.trim_matches('\'').to_string()));
+        cur.extend(
+            arg.split_whitespace()
+                .map(|w| w.trim_matches('\'').to_string()),
+        );
         if !more {
             cmds.push(std::mem::take(&mut cur));
         }
@@ -213,7 +222,11 @@ fn expr_terms(expr: &[Value], family: &mut String, terms: &mut Vec<String>) -> S
             let rtext = match right {
                 Value::String(s) => s.clone(),
                 Value::Object(o) if o.contains_key("prefix") => {
-                    format!("{}/{}", o["prefix"]["addr"].as_str().unwrap(), o["prefix"]["len"])
+                    format!(
+                        "{}/{}",
+                        o["prefix"]["addr"].as_str().unwrap(),
+                        o["prefix"]["len"]
+                    )
                 }
                 Value::Array(a) => {
                     let mut v: Vec<String> =
@@ -287,8 +300,10 @@ fn our_rules(batch: &Value, bridge: &str) -> BTreeMap<(String, String), Vec<Cano
                 for e in el["elem"].as_array().unwrap() {
                     let parts = e["concat"].as_array().unwrap();
                     let family = if parts[0] == "ipv4" { "ip" } else { "ip6" };
-                    let mut terms = vec![format!("iif=={}", parts[1].as_str().unwrap()),
-                                         format!("oif=={}", parts[2].as_str().unwrap())];
+                    let mut terms = vec![
+                        format!("iif=={}", parts[1].as_str().unwrap()),
+                        format!("oif=={}", parts[2].as_str().unwrap()),
+                    ];
                     terms.sort();
                     out.entry((family.to_string(), "guest_cross".to_string()))
                         .or_default()
@@ -315,14 +330,19 @@ fn our_rules(batch: &Value, bridge: &str) -> BTreeMap<(String, String), Vec<Cano
 #[test]
 fn rules_match_libvirt_nftables_backend() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("skipped: rules_match_libvirt_nftables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+        eprintln!(
+            "skipped: rules_match_libvirt_nftables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)"
+        );
         return;
     };
     let mut failures = Vec::new();
     for (name, plan) in cases() {
         let text = std::fs::read_to_string(dir.join(format!("{name}-linux.nftables"))).unwrap();
         let want = libvirt_rules(&text);
-        assert!(want.len() >= 3, "{name}: too few libvirt chains parsed: {want:?}");
+        assert!(
+            want.len() >= 3,
+            "{name}: too few libvirt chains parsed: {want:?}"
+        );
         let got = our_rules(&apply_batch(&plan).unwrap(), &plan.bridge);
         if want != got {
             failures.push(format!("{name}:\n libvirt: {want:#?}\n virtnet: {got:#?}"));
@@ -333,7 +353,10 @@ fn rules_match_libvirt_nftables_backend() {
     let text = std::fs::read_to_string(dir.join("nat-default-linux.nftables")).unwrap();
     let nat = &libvirt_rules(&text)[&("ip".to_string(), "guest_nat".to_string())];
     assert_eq!(nat.len(), 5);
-    assert_eq!(nat[0].1, vec!["daddr==224.0.0.0/24", "saddr==192.168.122.0/24"]);
+    assert_eq!(
+        nat[0].1,
+        vec!["daddr==224.0.0.0/24", "saddr==192.168.122.0/24"]
+    );
     assert_eq!(nat[4].2, "masquerade");
 }
 
@@ -390,12 +413,18 @@ fn our_host_services(batch: &Value) -> Vec<(String, String, String, u16)> {
             if m["left"]["meta"]["key"] == "nfproto" {
                 family = if m["right"] == "ipv4" { "ip" } else { "ip6" };
             } else if m["left"]["meta"]["key"] == "l4proto" {
-                protos = list(&m["right"]).iter().map(|p| p.as_str().unwrap().into()).collect();
+                protos = list(&m["right"])
+                    .iter()
+                    .map(|p| p.as_str().unwrap().into())
+                    .collect();
             } else if let Some(p) = m["left"].get("payload") {
                 if p["protocol"] != "th" {
                     protos = vec![p["protocol"].as_str().unwrap().into()];
                 }
-                ports = list(&m["right"]).iter().map(|p| p.as_u64().unwrap() as u16).collect();
+                ports = list(&m["right"])
+                    .iter()
+                    .map(|p| p.as_u64().unwrap() as u16)
+                    .collect();
             }
         }
         for proto in &protos {
@@ -411,14 +440,19 @@ fn our_host_services(batch: &Value) -> Vec<(String, String, String, u16)> {
 #[test]
 fn host_services_match_libvirt_iptables_backend() {
     let Some(dir) = corpus_dir() else {
-        eprintln!("skipped: host_services_match_libvirt_iptables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+        eprintln!(
+            "skipped: host_services_match_libvirt_iptables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)"
+        );
         return;
     };
     let mut failures = Vec::new();
     for (name, plan) in cases() {
         let text = std::fs::read_to_string(dir.join(format!("{name}-linux.iptables"))).unwrap();
         let want = libvirt_host_services(&text);
-        assert!(want.len() >= 8, "{name}: too few libvirt INP/OUT rules parsed: {want:?}");
+        assert!(
+            want.len() >= 8,
+            "{name}: too few libvirt INP/OUT rules parsed: {want:?}"
+        );
         let got = our_host_services(&apply_batch(&plan).unwrap());
         if want != got {
             failures.push(format!("{name}:\n libvirt: {want:?}\n virtnet: {got:?}"));

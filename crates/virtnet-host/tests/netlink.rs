@@ -2,6 +2,9 @@
 //! bridge with addresses and routes, veth pairs into sub-namespaces, bridge
 //! port flags, checked through our own dumps and through `ip -j`.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::IpAddr;
@@ -50,7 +53,10 @@ fn bridge_addresses_routes_and_ports() {
     let battrs = link.bridge.expect("bridge attributes");
     assert!(battrs.stp);
     assert_eq!(battrs.forward_delay, Duration::from_secs(2));
-    assert_eq!(nl.link_by_index(link.index).unwrap().map(|l| l.name), Some("vtbr0".to_string()));
+    assert_eq!(
+        nl.link_by_index(link.index).unwrap().map(|l| l.name),
+        Some("vtbr0".to_string())
+    );
 
     // Same facts through iproute2.
     let j = common::ip_json(&["-d", "link", "show", "dev", "vtbr0"]);
@@ -70,8 +76,12 @@ fn bridge_addresses_routes_and_ports() {
     assert_eq!(link.mac, Some(other));
 
     // Addresses, IPv4 with broadcast and IPv6 without DAD.
-    nl.add_address("vtbr0", prefix("192.168.200.1/24"), AddressOptions::default())
-        .unwrap();
+    nl.add_address(
+        "vtbr0",
+        prefix("192.168.200.1/24"),
+        AddressOptions::default(),
+    )
+    .unwrap();
     nl.add_address(
         "vtbr0",
         prefix("2001:db8:ca2:2::1/64"),
@@ -82,12 +92,19 @@ fn bridge_addresses_routes_and_ports() {
     )
     .unwrap();
     let err = nl
-        .add_address("vtbr0", prefix("192.168.200.1/24"), AddressOptions::default())
+        .add_address(
+            "vtbr0",
+            prefix("192.168.200.1/24"),
+            AddressOptions::default(),
+        )
         .unwrap_err();
     assert!(err.is_exists(), "{err}");
     assert!(err.to_string().contains("192.168.200.1/24"), "{err}");
     let addrs = nl.addresses(Some("vtbr0")).unwrap();
-    assert!(addrs.iter().any(|a| a.prefix == prefix("192.168.200.1/24")), "{addrs:?}");
+    assert!(
+        addrs.iter().any(|a| a.prefix == prefix("192.168.200.1/24")),
+        "{addrs:?}"
+    );
     let v6 = addrs
         .iter()
         .find(|a| a.prefix == prefix("2001:db8:ca2:2::1/64"))
@@ -96,7 +113,10 @@ fn bridge_addresses_routes_and_ports() {
     assert!(wait_dad_finished(&nl, "vtbr0", Duration::from_secs(5)).unwrap());
     let j = common::ip_json(&["addr", "show", "dev", "vtbr0"]);
     let infos = j[0]["addr_info"].as_array().unwrap();
-    let v4 = infos.iter().find(|a| a["local"] == "192.168.200.1").unwrap();
+    let v4 = infos
+        .iter()
+        .find(|a| a["local"] == "192.168.200.1")
+        .unwrap();
     assert_eq!(v4["prefixlen"], 24);
     assert_eq!(v4["broadcast"], "192.168.200.255");
 
@@ -142,9 +162,17 @@ fn bridge_addresses_routes_and_ports() {
         verdict.map_err(|e| e.to_string()),
         Err("Network is already in use by interface vtbr0".to_string())
     );
-    assert!(check_route_collision_with(&nl, "vtbr0", &probe, &[]).unwrap().is_ok());
+    assert!(
+        check_route_collision_with(&nl, "vtbr0", &probe, &[])
+            .unwrap()
+            .is_ok()
+    );
     let inside = [prefix("10.77.5.1/24")];
-    assert!(check_route_collision_with(&nl, "virbr9", &inside, &[]).unwrap().is_ok());
+    assert!(
+        check_route_collision_with(&nl, "virbr9", &inside, &[])
+            .unwrap()
+            .is_ok()
+    );
 
     nl.delete_route(&route).unwrap();
     nl.delete_route(&route6).unwrap();
@@ -154,7 +182,8 @@ fn bridge_addresses_routes_and_ports() {
             .iter()
             .any(|r| r.destination == prefix("10.77.0.0/16"))
     );
-    nl.delete_address("vtbr0", prefix("192.168.200.1/24")).unwrap();
+    nl.delete_address("vtbr0", prefix("192.168.200.1/24"))
+        .unwrap();
     assert!(
         !nl.addresses(Some("vtbr0"))
             .unwrap()
@@ -188,7 +217,10 @@ fn bridge_addresses_routes_and_ports() {
     assert_eq!(nl.link("vtp0").unwrap().unwrap().master, None);
 
     nl.delete_link("vtp0").unwrap();
-    assert!(nl.link("vtp0-peer").unwrap().is_none(), "deleting one end removes the pair");
+    assert!(
+        nl.link("vtp0-peer").unwrap().is_none(),
+        "deleting one end removes the pair"
+    );
     nl.delete_link("vtbr0").unwrap();
     assert!(nl.link("vtbr0").unwrap().is_none());
     let err = nl.delete_link("vtbr0").unwrap_err();
@@ -209,13 +241,23 @@ fn veth_into_other_namespaces() {
     // Peer created straight into a namespace (by fd).
     nl.create_veth("vtv0", "eth0", Some(NetnsTarget::Fd(guest.raw_fd())))
         .unwrap();
-    assert!(nl.link("eth0").unwrap().is_none(), "peer is not in our namespace");
+    assert!(
+        nl.link("eth0").unwrap().is_none(),
+        "peer is not in our namespace"
+    );
     let inner = Netlink::open_in(guest.file()).unwrap();
-    let eth0 = inner.link("eth0").unwrap().expect("peer inside the guest namespace");
+    let eth0 = inner
+        .link("eth0")
+        .unwrap()
+        .expect("peer inside the guest namespace");
     assert_eq!(eth0.kind.as_deref(), Some("veth"));
     inner.set_up("eth0", true).unwrap();
     inner
-        .add_address("eth0", prefix("192.168.201.2/24"), AddressOptions::default())
+        .add_address(
+            "eth0",
+            prefix("192.168.201.2/24"),
+            AddressOptions::default(),
+        )
         .unwrap();
     // iproute2 run inside the namespace sees the same.
     let out = guest
@@ -235,7 +277,8 @@ fn veth_into_other_namespaces() {
         .run(|| Command::new("sleep").arg("30").spawn())
         .unwrap()
         .unwrap();
-    nl.move_to_netns("vtv1-peer", NetnsTarget::Pid(holder.id())).unwrap();
+    nl.move_to_netns("vtv1-peer", NetnsTarget::Pid(holder.id()))
+        .unwrap();
     assert!(nl.link("vtv1-peer").unwrap().is_none());
     let inner2 = Netlink::open_in(guest2.file()).unwrap();
     assert!(inner2.link("vtv1-peer").unwrap().is_some());
@@ -244,8 +287,12 @@ fn veth_into_other_namespaces() {
 
     // Traffic across the first pair.
     nl.set_up("vtv0", true).unwrap();
-    nl.add_address("vtv0", prefix("192.168.201.1/24"), AddressOptions::default())
-        .unwrap();
+    nl.add_address(
+        "vtv0",
+        prefix("192.168.201.1/24"),
+        AddressOptions::default(),
+    )
+    .unwrap();
     let ping = guest
         .output({
             let mut c = Command::new("ping");
@@ -253,7 +300,11 @@ fn veth_into_other_namespaces() {
             c
         })
         .unwrap();
-    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
 
     nl.delete_link("vtv0").unwrap();
     nl.delete_link("vtv1").unwrap();
@@ -266,7 +317,11 @@ fn errors_name_the_device() {
     }
     let nl = Netlink::open().unwrap();
     let err = nl
-        .add_address("nosuchdev0", prefix("10.1.1.1/24"), AddressOptions::default())
+        .add_address(
+            "nosuchdev0",
+            prefix("10.1.1.1/24"),
+            AddressOptions::default(),
+        )
         .unwrap_err();
     assert_eq!(err.to_string(), "Cannot find device 'nosuchdev0'");
     let err = nl.set_master("lo", Some("nosuchbr")).unwrap_err();

@@ -4,6 +4,9 @@
 //! really masquerades guest traffic while new inbound connections are
 //! rejected.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;
@@ -18,7 +21,10 @@ use virtnet_host::sysctl::{ProcSysctl, Sysctl};
 /// Each test gets its own namespace, so tests running in parallel never
 /// see each other's tables.
 fn in_own_namespace(body: fn()) {
-    Netns::new().unwrap().run(body).expect("test body failed (see panic above)");
+    Netns::new()
+        .unwrap()
+        .run(body)
+        .expect("test body failed (see panic above)");
 }
 
 fn ready(test: &str) -> bool {
@@ -93,7 +99,10 @@ fn two_networks_apply_and_remove_independently_body() {
 
     let started = Instant::now();
     fw.apply(&a).unwrap();
-    eprintln!("one nft transaction (apply NAT network): {:?}", started.elapsed());
+    eprintln!(
+        "one nft transaction (apply NAT network): {:?}",
+        started.elapsed()
+    );
     fw.apply(&b).unwrap();
     let after_both = table_text();
 
@@ -108,18 +117,42 @@ fn two_networks_apply_and_remove_independently_body() {
     assert_eq!(fw.networks().unwrap(), vec!["alpha", "beta"]);
 
     let v = ruleset_json();
-    assert_eq!(rules_of(&v, "net_alpha_nat"), 5, "IPv4 only: IPv6 is routed");
+    assert_eq!(
+        rules_of(&v, "net_alpha_nat"),
+        5,
+        "IPv4 only: IPv6 is routed"
+    );
     assert_eq!(rules_of(&v, "forward"), 3);
-    assert!(map_keys(&v, "guest_input").iter().any(|k| k.contains("net_alpha_fwi")));
-    assert!(map_keys(&v, "guest_input").iter().any(|k| k.contains("net_beta_fwi")));
+    assert!(
+        map_keys(&v, "guest_input")
+            .iter()
+            .any(|k| k.contains("net_alpha_fwi"))
+    );
+    assert!(
+        map_keys(&v, "guest_input")
+            .iter()
+            .any(|k| k.contains("net_beta_fwi"))
+    );
 
     let started = Instant::now();
     fw.remove("alpha", "vnbr-a").unwrap();
-    eprintln!("one nft transaction (remove network): {:?}", started.elapsed());
+    eprintln!(
+        "one nft transaction (remove network): {:?}",
+        started.elapsed()
+    );
     let v = ruleset_json();
     let names = chains(&v);
-    assert!(!names.iter().any(|c| c.starts_with("net_alpha_")), "{names:?}");
-    for c in ["net_beta_fwo", "net_beta_fwi", "net_beta_inp", "net_beta_out", "forward"] {
+    assert!(
+        !names.iter().any(|c| c.starts_with("net_alpha_")),
+        "{names:?}"
+    );
+    for c in [
+        "net_beta_fwo",
+        "net_beta_fwi",
+        "net_beta_inp",
+        "net_beta_out",
+        "forward",
+    ] {
         assert!(names.iter().any(|n| n == c), "{c} must survive: {names:?}");
     }
     assert_eq!(rules_of(&v, "net_beta_fwo"), 2);
@@ -128,7 +161,11 @@ fn two_networks_apply_and_remove_independently_body() {
     let keys = map_keys(&v, "guest_input");
     assert!(!keys.iter().any(|k| k.contains("vnbr-a")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains("vnbr-b")), "{keys:?}");
-    assert!(!map_keys(&v, "guest_cross").iter().any(|k| k.contains("vnbr-a")));
+    assert!(
+        !map_keys(&v, "guest_cross")
+            .iter()
+            .any(|k| k.contains("vnbr-a"))
+    );
     assert_eq!(fw.networks().unwrap(), vec!["beta"]);
 
     // Removing again, or removing what never existed, succeeds.
@@ -137,17 +174,23 @@ fn two_networks_apply_and_remove_independently_body() {
     assert_eq!(fw.networks().unwrap(), vec!["beta"]);
 
     // Switching beta to NAT and back to route leaves no NAT chain behind.
-    fw.apply(&nat("beta", "vnbr-b", "192.168.211.1/24")).unwrap();
+    fw.apply(&nat("beta", "vnbr-b", "192.168.211.1/24"))
+        .unwrap();
     assert!(chains(&ruleset_json()).iter().any(|c| c == "net_beta_nat"));
     fw.apply(&b).unwrap();
     assert!(!chains(&ruleset_json()).iter().any(|c| c == "net_beta_nat"));
 
     // A leftover entry (the bridge was renamed between runs) makes the
     // quick removal fail; removal falls back to what the listing shows.
-    fw.apply(&route("beta", "vnbr-old", "192.168.211.1/24")).unwrap();
+    fw.apply(&route("beta", "vnbr-old", "192.168.211.1/24"))
+        .unwrap();
     fw.remove("beta", "vnbr-b").unwrap();
     let v = ruleset_json();
-    assert!(!chains(&v).iter().any(|c| c.starts_with("net_beta_")), "{:?}", chains(&v));
+    assert!(
+        !chains(&v).iter().any(|c| c.starts_with("net_beta_")),
+        "{:?}",
+        chains(&v)
+    );
     assert!(map_keys(&v, "guest_output").is_empty());
     assert!(fw.networks().unwrap().is_empty());
 }
@@ -216,16 +259,24 @@ fn nat_masquerades_and_rejects_inbound_body() {
         forward_delay: Duration::ZERO,
     })
     .unwrap();
-    nl.add_address("vnbr-n", "192.168.212.1/24".parse().unwrap(), AddressOptions::default())
-        .unwrap();
+    nl.add_address(
+        "vnbr-n",
+        "192.168.212.1/24".parse().unwrap(),
+        AddressOptions::default(),
+    )
+    .unwrap();
     nl.set_up("vnbr-n", true).unwrap();
     nl.create_veth("vnguest0", "eth0", Some(NetnsTarget::Fd(guest.raw_fd())))
         .unwrap();
     nl.set_master("vnguest0", Some("vnbr-n")).unwrap();
     nl.set_up("vnguest0", true).unwrap();
     let g = Netlink::open_in(guest.file()).unwrap();
-    g.add_address("eth0", "192.168.212.2/24".parse().unwrap(), AddressOptions::default())
-        .unwrap();
+    g.add_address(
+        "eth0",
+        "192.168.212.2/24".parse().unwrap(),
+        AddressOptions::default(),
+    )
+    .unwrap();
     g.set_up("eth0", true).unwrap();
     g.add_route(&virtnet_host::netlink::RouteSpec {
         destination: "0.0.0.0/0".parse().unwrap(),
@@ -236,15 +287,25 @@ fn nat_masquerades_and_rejects_inbound_body() {
     .unwrap();
     nl.create_veth("vnup0", "eth0", Some(NetnsTarget::Fd(outside.raw_fd())))
         .unwrap();
-    nl.add_address("vnup0", "10.212.0.1/24".parse().unwrap(), AddressOptions::default())
-        .unwrap();
+    nl.add_address(
+        "vnup0",
+        "10.212.0.1/24".parse().unwrap(),
+        AddressOptions::default(),
+    )
+    .unwrap();
     nl.set_up("vnup0", true).unwrap();
     let o = Netlink::open_in(outside.file()).unwrap();
-    o.add_address("eth0", "10.212.0.2/24".parse().unwrap(), AddressOptions::default())
-        .unwrap();
+    o.add_address(
+        "eth0",
+        "10.212.0.2/24".parse().unwrap(),
+        AddressOptions::default(),
+    )
+    .unwrap();
     o.set_up("eth0", true).unwrap();
     // Forwarding in the test namespace only (sysctls are per namespace).
-    ProcSysctl::default().write("net/ipv4/ip_forward", "1").unwrap();
+    ProcSysctl::default()
+        .write("net/ipv4/ip_forward", "1")
+        .unwrap();
 
     let fw = Nftables::default();
     let mut plan = FirewallPlan::new("natnet", "vnbr-n", FirewallMode::Nat);
@@ -254,7 +315,11 @@ fn nat_masquerades_and_rejects_inbound_body() {
     // Out: the outside namespace has no route back to 192.168.212.0/24, so
     // a reply only arrives if the source was masqueraded to 10.212.0.1.
     let ping = ns_run(&guest, &["ping", "-c", "1", "-W", "5", "10.212.0.2"]);
-    assert!(ping.status.success(), "guest → outside: {}", String::from_utf8_lossy(&ping.stdout));
+    assert!(
+        ping.status.success(),
+        "guest → outside: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
 
     // In: a new connection from outside towards the guest is rejected.
     o.add_route(&virtnet_host::netlink::RouteSpec {

@@ -1,6 +1,9 @@
 //! Real TAP and macvtap devices inside the test runner's private network
 //! (and mount) namespace.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +15,11 @@ use virtnet_host::tap::{Tap, TapSpec, macvtap_chardev_in, open_macvtap};
 /// made for a test leave nothing behind on the host's file systems.
 fn private_scratch() -> PathBuf {
     let run = PathBuf::from("/run/netns");
-    if run.is_dir() { run } else { std::env::temp_dir() }
+    if run.is_dir() {
+        run
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// sysfs of the test's network namespace (the system's /sys shows the
@@ -91,7 +98,10 @@ fn tap_with_owner_vnet_hdr_and_queues() {
 
     // Not persistent: closing the descriptor removes the device.
     drop(tap);
-    assert!(nl.link(&name).unwrap().is_none(), "{name} must go with its fd");
+    assert!(
+        nl.link(&name).unwrap().is_none(),
+        "{name} must go with its fd"
+    );
 
     // Two queues, persistent: it stays after close until deleted.
     let mut mq = TapSpec::new("vtmq0");
@@ -99,10 +109,18 @@ fn tap_with_owner_vnet_hdr_and_queues() {
     mq.persist = true;
     let tap = Tap::create(&mq).unwrap();
     assert_eq!(tap.queues().len(), 2);
-    let flags = u32::from_str_radix(sys("vtmq0", "tun_flags").trim_start_matches("0x"), 16).unwrap();
-    assert_ne!(flags & libc::IFF_MULTI_QUEUE as u32, 0, "tun_flags {flags:#x}");
+    let flags =
+        u32::from_str_radix(sys("vtmq0", "tun_flags").trim_start_matches("0x"), 16).unwrap();
+    assert_ne!(
+        flags & libc::IFF_MULTI_QUEUE as u32,
+        0,
+        "tun_flags {flags:#x}"
+    );
     drop(tap);
-    assert!(nl.link("vtmq0").unwrap().is_some(), "persistent tap survives close");
+    assert!(
+        nl.link("vtmq0").unwrap().is_some(),
+        "persistent tap survives close"
+    );
     nl.delete_link("vtmq0").unwrap();
     nl.delete_link("vttbr0").unwrap();
 
@@ -174,7 +192,10 @@ fn macvtap_on_a_veth_with_its_chardev() {
     );
     assert_eq!(got, want);
     // Asking again reuses the node.
-    assert_eq!(macvtap_chardev_in("vtmvt0", index, &dev, &sys_class_net()).unwrap(), path);
+    assert_eq!(
+        macvtap_chardev_in("vtmvt0", index, &dev, &sys_class_net()).unwrap(),
+        path
+    );
     let file = open_macvtap(&path, true).unwrap();
     drop(file);
 

@@ -18,7 +18,12 @@ const MAP_GUEST_INPUT: &str = "guest_input";
 const MAP_GUEST_OUTPUT: &str = "guest_output";
 const MAP_TO_HOST: &str = "guest_to_host";
 const MAP_FROM_HOST: &str = "host_to_guest";
-const MAPS: [&str; 4] = [MAP_GUEST_INPUT, MAP_GUEST_OUTPUT, MAP_TO_HOST, MAP_FROM_HOST];
+const MAPS: [&str; 4] = [
+    MAP_GUEST_INPUT,
+    MAP_GUEST_OUTPUT,
+    MAP_TO_HOST,
+    MAP_FROM_HOST,
+];
 
 const CHAIN_PREFIX: &str = "net_";
 /// Per-network chain suffixes: from guests (FWO), to guests (FWI), guest to
@@ -288,15 +293,26 @@ fn masquerade_rules(
     let ports = port_range(plan)?;
     let dont = |dest: Value| -> Vec<Value> {
         let mut r: Vec<Value> = oifname_dev(plan).into_iter().collect();
-        r.extend([addr_match(f, "saddr", "==", p), dest, counter(), verdict("return")]);
+        r.extend([
+            addr_match(f, "saddr", "==", p),
+            dest,
+            counter(),
+            verdict("return"),
+        ]);
         r
     };
     match f {
         Family::V4 => {
-            rules.nat.push(dont(literal_prefix(f, "daddr", "224.0.0.0", 24)));
-            rules.nat.push(dont(literal_prefix(f, "daddr", "255.255.255.255", 32)));
+            rules
+                .nat
+                .push(dont(literal_prefix(f, "daddr", "224.0.0.0", 24)));
+            rules
+                .nat
+                .push(dont(literal_prefix(f, "daddr", "255.255.255.255", 32)));
         }
-        Family::V6 => rules.nat.push(dont(literal_prefix(f, "daddr", "ff02::", 16))),
+        Family::V6 => rules
+            .nat
+            .push(dont(literal_prefix(f, "daddr", "ff02::", 16))),
     }
     for l4 in [Some("tcp"), Some("udp"), None] {
         let mut r = Vec::new();
@@ -376,12 +392,16 @@ fn host_service_rules(plan: &FirewallPlan, rules: &mut NetworkRules) {
     if !plan.ipv6.is_empty() {
         let v6 = plan.services_v6;
         let dns: &[u16] = if v6.dns { &[53] } else { &[] };
-        rules
-            .inp
-            .extend(service_rule(Family::V6, dns, if v6.dhcp { &[547] } else { &[] }));
-        rules
-            .out
-            .extend(service_rule(Family::V6, dns, if v6.dhcp { &[546] } else { &[] }));
+        rules.inp.extend(service_rule(
+            Family::V6,
+            dns,
+            if v6.dhcp { &[547] } else { &[] },
+        ));
+        rules.out.extend(service_rule(
+            Family::V6,
+            dns,
+            if v6.dhcp { &[546] } else { &[] },
+        ));
     }
 }
 
@@ -438,9 +458,21 @@ fn skeleton(out: &mut Vec<Value>) {
     for m in MAPS {
         out.push(cmd("add", "map", map_obj(m)));
     }
-    out.push(cmd("add", "chain", base_chain_obj("forward", "filter", "forward", 0)));
-    out.push(cmd("add", "chain", base_chain_obj("input", "filter", "input", 0)));
-    out.push(cmd("add", "chain", base_chain_obj("output", "filter", "output", 0)));
+    out.push(cmd(
+        "add",
+        "chain",
+        base_chain_obj("forward", "filter", "forward", 0),
+    ));
+    out.push(cmd(
+        "add",
+        "chain",
+        base_chain_obj("input", "filter", "input", 0),
+    ));
+    out.push(cmd(
+        "add",
+        "chain",
+        base_chain_obj("output", "filter", "output", 0),
+    ));
     out.push(cmd("flush", "chain", chain_obj("forward")));
     out.push(rule(
         "forward",
@@ -500,7 +532,10 @@ pub fn apply_batch(plan: &FirewallPlan) -> Result<Value, FirewallError> {
     let name = |suffix: &str| {
         chain_name(&plan.network, suffix).map_err(|_| FirewallError::Plan {
             bridge: plan.bridge.clone(),
-            detail: format!("network name '{}' cannot name an nftables chain", plan.network),
+            detail: format!(
+                "network name '{}' cannot name an nftables chain",
+                plan.network
+            ),
         })
     };
     let mut out = Vec::new();
@@ -568,7 +603,10 @@ pub fn removal_batch(network: &str, bridge: &str) -> Result<Value, FirewallError
     }
     let cross = elements(
         SET_CROSS,
-        vec![cross_elem(Family::V4, bridge), cross_elem(Family::V6, bridge)],
+        vec![
+            cross_elem(Family::V4, bridge),
+            cross_elem(Family::V6, bridge),
+        ],
     );
     out.push(cmd("add", "element", cross.clone()));
     for ((map, _), chain) in DISPATCH.iter().zip(&chains) {
@@ -620,7 +658,12 @@ pub(crate) fn parse_listing(text: &str) -> Result<Listing, FirewallError> {
         let Some(name) = set.get("name").and_then(Value::as_str) else {
             continue;
         };
-        for elem in set.get("elem").and_then(Value::as_array).into_iter().flatten() {
+        for elem in set
+            .get("elem")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             // Map elements are [key, verdict]; set elements are the key.
             let (key, target) = match elem.as_array() {
                 Some(pair) if pair.len() == 2 => {
@@ -723,7 +766,10 @@ mod tests {
         let mut plan = FirewallPlan::new("default", "virbr0", FirewallMode::Route);
         plan.ipv4.push("2001:db8::1/64".parse().unwrap());
         let err = apply_batch(&plan).unwrap_err().to_string();
-        assert!(err.contains("virbr0") && err.contains("2001:db8::1/64"), "{err}");
+        assert!(
+            err.contains("virbr0") && err.contains("2001:db8::1/64"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ impl Firewall for Nftables {
         }
         self.run_batch(
             &batch,
-            &format!("add rules of network '{}' (bridge {})", plan.network, plan.bridge),
+            &format!(
+                "add rules of network '{}' (bridge {})",
+                plan.network, plan.bridge
+            ),
         )
     }
 

@@ -293,8 +293,7 @@ pub trait NetlinkOps {
     /// Enslaves a link to a bridge (`Some`) or releases it (`None`).
     fn set_master(&self, name: &str, master: Option<&str>) -> Result<(), NetlinkError>;
     /// Sets bridge port options on a link that is a bridge port.
-    fn set_bridge_port(&self, name: &str, options: &BridgePortOptions)
-    -> Result<(), NetlinkError>;
+    fn set_bridge_port(&self, name: &str, options: &BridgePortOptions) -> Result<(), NetlinkError>;
     /// Moves a link into another network namespace.
     fn move_to_netns(&self, name: &str, target: NetnsTarget) -> Result<(), NetlinkError>;
     /// Adds an address with its prefix length to a device.
@@ -387,7 +386,12 @@ pub fn check_route_collision_with(
             .map(|l| l.name.clone())
             .unwrap_or_else(|| "*".to_string())
     };
-    Ok(check_route_collision(&routes, &name, subnets, static_routes))
+    Ok(check_route_collision(
+        &routes,
+        &name,
+        subnets,
+        static_routes,
+    ))
 }
 
 /// Waits until no address on `name` is still doing IPv6 duplicate address
@@ -400,7 +404,10 @@ pub fn wait_dad_finished(
 ) -> Result<bool, NetlinkError> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let pending = ops.addresses(Some(name))?.iter().any(|a| a.tentative && !a.dad_failed);
+        let pending = ops
+            .addresses(Some(name))?
+            .iter()
+            .any(|a| a.tentative && !a.dad_failed);
         if !pending {
             return Ok(true);
         }
@@ -418,7 +425,9 @@ pub fn validate_ifname(name: &str) -> Result<(), NetlinkError> {
         && name.len() < libc::IFNAMSIZ
         && name != "."
         && name != ".."
-        && !name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
     if ok {
         Ok(())
     } else {
@@ -457,7 +466,10 @@ mod tests {
         );
         // A narrower subnet inside an existing route is not a collision for libvirt.
         let inner: IpPrefix = "10.1.0.1/16".parse().unwrap();
-        assert_eq!(check_route_collision(&existing, &names, &[inner], &[]), Ok(()));
+        assert_eq!(
+            check_route_collision(&existing, &names, &[inner], &[]),
+            Ok(())
+        );
         let static_route: IpPrefix = "10.0.0.0/8".parse().unwrap();
         assert_eq!(
             check_route_collision(&existing, &names, &[inner], &[static_route])

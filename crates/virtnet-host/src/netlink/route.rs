@@ -12,8 +12,9 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoPortData,
-    InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoMacVtap,
+    InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -90,7 +91,10 @@ impl Netlink {
             op: "cannot look up device",
             target,
         };
-        match self.lock().request_one(RouteNetlinkMessage::GetLink(msg), &ctx)? {
+        match self
+            .lock()
+            .request_one(RouteNetlinkMessage::GetLink(msg), &ctx)?
+        {
             Some(RouteNetlinkMessage::NewLink(m)) => Ok(Some(decode_link(&m))),
             Some(_) => Err(NetlinkError::Protocol {
                 op: ctx.op.to_string(),
@@ -350,7 +354,8 @@ impl Netlink {
             msg.attributes.push(RouteAttribute::Gateway(route_addr(gw)));
         }
         if let Some(dev) = &route.device {
-            msg.attributes.push(RouteAttribute::Oif(self.index_of(dev)?));
+            msg.attributes
+                .push(RouteAttribute::Oif(self.index_of(dev)?));
         }
         if let Some(metric) = route.metric {
             msg.attributes.push(RouteAttribute::Priority(metric));
@@ -377,9 +382,11 @@ impl NetlinkOps for Netlink {
     fn create_bridge(&self, spec: &BridgeSpec) -> Result<(), NetlinkError> {
         validate_ifname(&spec.name)?;
         let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(spec.name.clone()));
+        msg.attributes
+            .push(LinkAttribute::IfName(spec.name.clone()));
         if let Some(mac) = spec.mac {
-            msg.attributes.push(LinkAttribute::Address(mac.octets().to_vec()));
+            msg.attributes
+                .push(LinkAttribute::Address(mac.octets().to_vec()));
         }
         if let Some(mtu) = spec.mtu {
             msg.attributes.push(LinkAttribute::Mtu(mtu));
@@ -411,7 +418,9 @@ impl NetlinkOps for Netlink {
         validate_ifname(name)?;
         validate_ifname(peer)?;
         let mut peer_msg = LinkMessage::default();
-        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
         match peer_netns {
             Some(NetnsTarget::Pid(pid)) => peer_msg.attributes.push(LinkAttribute::NetNsPid(pid)),
             Some(NetnsTarget::Fd(fd)) => peer_msg.attributes.push(LinkAttribute::NetNsFd(fd)),
@@ -430,10 +439,12 @@ impl NetlinkOps for Netlink {
         validate_ifname(&spec.name)?;
         let lower = self.index_of(&spec.lower)?;
         let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(spec.name.clone()));
+        msg.attributes
+            .push(LinkAttribute::IfName(spec.name.clone()));
         msg.attributes.push(LinkAttribute::Link(lower));
         if let Some(mac) = spec.mac {
-            msg.attributes.push(LinkAttribute::Address(mac.octets().to_vec()));
+            msg.attributes
+                .push(LinkAttribute::Address(mac.octets().to_vec()));
         }
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::MacVtap),
@@ -510,7 +521,8 @@ impl NetlinkOps for Netlink {
 
     fn set_mac(&self, name: &str, mac: MacAddr) -> Result<(), NetlinkError> {
         self.set_link(name, "cannot set MAC address of device", |m| {
-            m.attributes.push(LinkAttribute::Address(mac.octets().to_vec()))
+            m.attributes
+                .push(LinkAttribute::Address(mac.octets().to_vec()))
         })
     }
 
@@ -524,14 +536,12 @@ impl NetlinkOps for Netlink {
         } else {
             "cannot detach device from bridge"
         };
-        self.set_link(name, op, |m| m.attributes.push(LinkAttribute::Controller(index)))
+        self.set_link(name, op, |m| {
+            m.attributes.push(LinkAttribute::Controller(index))
+        })
     }
 
-    fn set_bridge_port(
-        &self,
-        name: &str,
-        options: &BridgePortOptions,
-    ) -> Result<(), NetlinkError> {
+    fn set_bridge_port(&self, name: &str, options: &BridgePortOptions) -> Result<(), NetlinkError> {
         validate_ifname(name)?;
         let mut data = Vec::new();
         if let Some(v) = options.isolated {
@@ -597,7 +607,8 @@ impl NetlinkOps for Netlink {
                 msg.attributes.push(AddressAttribute::Address(addr));
                 if options.nodad {
                     msg.header.flags = AddressHeaderFlags::Nodad;
-                    msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+                    msg.attributes
+                        .push(AddressAttribute::Flags(AddressFlags::Nodad));
                 }
             }
         }
@@ -647,7 +658,9 @@ impl NetlinkOps for Netlink {
             op: "cannot list addresses",
             target: name.unwrap_or(""),
         };
-        let replies = self.lock().dump(RouteNetlinkMessage::GetAddress(req), &ctx)?;
+        let replies = self
+            .lock()
+            .dump(RouteNetlinkMessage::GetAddress(req), &ctx)?;
         Ok(replies
             .iter()
             .filter_map(|m| match m {

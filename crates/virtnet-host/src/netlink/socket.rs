@@ -282,13 +282,14 @@ fn parse_all(
                 detail: format!("bad message length {len} at offset {offset}"),
             });
         }
-        let packet = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]).map_err(
-            |e| NetlinkError::Protocol {
-                op: ctx.op.to_string(),
-                target: ctx.target.to_string(),
-                detail: format!("cannot decode reply: {e}"),
-            },
-        )?;
+        let packet =
+            NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]).map_err(|e| {
+                NetlinkError::Protocol {
+                    op: ctx.op.to_string(),
+                    target: ctx.target.to_string(),
+                    detail: format!("cannot decode reply: {e}"),
+                }
+            })?;
         out.push(packet);
         offset += (len + 3) & !3;
     }

@@ -43,7 +43,11 @@ pub fn run(cmd: &[&str]) -> String {
     c.args(&cmd[1..]);
     let out = virtnet_host::process::run_with_timeout(c, None, Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
