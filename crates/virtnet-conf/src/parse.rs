@@ -1117,7 +1117,7 @@ pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
                 && c.tag_name().name() == "option"
         }) {
             let Some(v) = prop(opt, "value") else {
-                return Err(Error::xml("No dnsmasq options value specified"));
+                return Err(Error::internal("No dnsmasq options value specified"));
             };
             def.dnsmasq_options.push(v.to_string());
         }
