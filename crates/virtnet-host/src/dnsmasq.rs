@@ -237,10 +237,10 @@ fn monitor(
         }
         let died = fds[0].revents().is_some_and(|r| !r.is_empty());
         let cancelled = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if cancelled || !died {
-            if cancelled {
-                return;
-            }
+        if cancelled {
+            return;
+        }
+        if !died {
             continue;
         }
         let Some(inner) = inner.upgrade() else { return };

@@ -16,6 +16,7 @@ use virtnet_host::netlink::{
     check_route_collision_with, wait_dad_finished,
 };
 use virtnet_host::netns::Netns;
+use virtnet_host::sysctl::{ProcSysctl, Sysctl, accept_ra_key, disable_ipv6_key};
 use virtnet_host::{Family, IpPrefix, MacAddr};
 
 fn prefix(s: &str) -> IpPrefix {
@@ -214,6 +215,20 @@ fn bridge_addresses_routes_and_ports() {
     assert_eq!(j[0]["linkinfo"]["info_slave_data"]["isolated"], true);
     assert_eq!(j[0]["linkinfo"]["info_slave_data"]["learning"], false);
     nl.set_master("vtp0", None).unwrap();
+
+    // Per-device sysctls of this namespace: disabling IPv6 on the bridge
+    // (as for a network without IPv6) drops its IPv6 addresses.
+    let sys = ProcSysctl::default();
+    sys.write(&accept_ra_key("vtbr0"), "0").unwrap();
+    assert_eq!(sys.read(&accept_ra_key("vtbr0")).unwrap(), "0");
+    sys.write(&disable_ipv6_key("vtbr0"), "1").unwrap();
+    assert_eq!(sys.read(&disable_ipv6_key("vtbr0")).unwrap(), "1");
+    assert!(
+        !nl.addresses(Some("vtbr0"))
+            .unwrap()
+            .iter()
+            .any(|a| a.prefix.family() == Family::V6)
+    );
     assert_eq!(nl.link("vtp0").unwrap().unwrap().master, None);
 
     nl.delete_link("vtp0").unwrap();
