@@ -1238,15 +1238,16 @@ procedures! {
 }
 
 impl Procedure {
-    /// True for procedures that may run before `CONNECT_OPEN` succeeded
-    /// (authentication and feature probing).
+    /// True for procedures that may run before `CONNECT_OPEN` succeeded:
+    /// authentication, identity, open and close. (libvirt also answers
+    /// `CONNECT_SUPPORTS_FEATURE` for `PROGRAM_KEEPALIVE` before open; the
+    /// server handles that probe itself.)
     pub fn allowed_before_open(self) -> bool {
         matches!(
             self,
             Procedure::ConnectOpen
                 | Procedure::AuthList
                 | Procedure::AuthPolkit
-                | Procedure::ConnectSupportsFeature
                 | Procedure::ConnectClose
                 | Procedure::ConnectSetIdentity
         )
