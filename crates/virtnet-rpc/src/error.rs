@@ -334,12 +334,20 @@ error_domains! {
     NONE = 0, "";
     /// `VIR_FROM_XEN`.
     XEN = 1, "Xen Driver";
+    /// `VIR_FROM_XEND`.
+    XEND = 2, "Xen Daemon";
+    /// `VIR_FROM_XENSTORE`.
+    XENSTORE = 3, "Xen Store";
+    /// `VIR_FROM_SEXPR`.
+    SEXPR = 4, "S-Expression";
     /// `VIR_FROM_XML`.
     XML = 5, "XML Util";
     /// `VIR_FROM_DOM`.
     DOM = 6, "Domain";
     /// `VIR_FROM_RPC`.
     RPC = 7, "XML-RPC";
+    /// `VIR_FROM_PROXY`.
+    PROXY = 8, "Proxy Daemon";
     /// `VIR_FROM_CONF`.
     CONF = 9, "Config File";
     /// `VIR_FROM_QEMU`.
@@ -350,40 +358,96 @@ error_domains! {
     TEST = 12, "Test Driver";
     /// `VIR_FROM_REMOTE`.
     REMOTE = 13, "Remote Driver";
+    /// `VIR_FROM_OPENVZ`.
+    OPENVZ = 14, "OpenVZ Driver";
+    /// `VIR_FROM_XENXM`.
+    XENXM = 15, "Xen XM Driver";
+    /// `VIR_FROM_STATS_LINUX`.
+    STATS_LINUX = 16, "Linux Statistics";
+    /// `VIR_FROM_LXC`.
+    LXC = 17, "LXC Driver";
     /// `VIR_FROM_STORAGE`.
     STORAGE = 18, "Storage Driver";
     /// `VIR_FROM_NETWORK`.
     NETWORK = 19, "Network Driver";
     /// `VIR_FROM_DOMAIN`.
     DOMAIN = 20, "Domain Config";
+    /// `VIR_FROM_UML`.
+    UML = 21, "User Mode Linux Driver";
     /// `VIR_FROM_NODEDEV`.
     NODEDEV = 22, "Node Device Driver";
+    /// `VIR_FROM_XEN_INOTIFY`.
+    XEN_INOTIFY = 23, "Xen Inotify Driver";
     /// `VIR_FROM_SECURITY`.
     SECURITY = 24, "Security Driver";
+    /// `VIR_FROM_VBOX`.
+    VBOX = 25, "VirtualBox Driver";
     /// `VIR_FROM_INTERFACE`.
     INTERFACE = 26, "Network Interface Driver";
+    /// `VIR_FROM_ONE`.
+    ONE = 27, "Open Nebula Driver";
+    /// `VIR_FROM_ESX`.
+    ESX = 28, "ESX Driver";
+    /// `VIR_FROM_PHYP`.
+    PHYP = 29, "Power Hypervisor Driver";
+    /// `VIR_FROM_SECRET`.
+    SECRET = 30, "Secrets Driver";
+    /// `VIR_FROM_CPU`.
+    CPU = 31, "CPU Driver";
+    /// `VIR_FROM_XENAPI`.
+    XENAPI = 32, "XenAPI Driver";
     /// `VIR_FROM_NWFILTER`.
     NWFILTER = 33, "Network Filter Driver";
     /// `VIR_FROM_HOOK`.
     HOOK = 34, "Lifecycle Hook";
+    /// `VIR_FROM_DOMAIN_SNAPSHOT`.
+    DOMAIN_SNAPSHOT = 35, "Domain Snapshot";
+    /// `VIR_FROM_AUDIT`.
+    AUDIT = 36, "Audit Utils";
+    /// `VIR_FROM_SYSINFO`.
+    SYSINFO = 37, "Sysinfo Utils";
+    /// `VIR_FROM_STREAMS`.
+    STREAMS = 38, "I/O Stream Utils";
+    /// `VIR_FROM_VMWARE`.
+    VMWARE = 39, "VMware Driver";
     /// `VIR_FROM_EVENT`.
     EVENT = 40, "Event Loop";
+    /// `VIR_FROM_LIBXL`.
+    LIBXL = 41, "Xen Light Driver";
+    /// `VIR_FROM_LOCKING`.
+    LOCKING = 42, "Lock Driver";
+    /// `VIR_FROM_HYPERV`.
+    HYPERV = 43, "Hyper-V Driver";
+    /// `VIR_FROM_CAPABILITIES`.
+    CAPABILITIES = 44, "Capabilities Utils";
     /// `VIR_FROM_URI`.
     URI = 45, "URI Utils";
     /// `VIR_FROM_AUTH`.
     AUTH = 46, "Authentication Utils";
     /// `VIR_FROM_DBUS`.
     DBUS = 47, "DBus Utils";
+    /// `VIR_FROM_PARALLELS`.
+    PARALLELS = 48, "Parallels Cloud Server";
     /// `VIR_FROM_DEVICE`.
     DEVICE = 49, "Device Config";
     /// `VIR_FROM_SSH`.
     SSH = 50, "SSH transport layer";
+    /// `VIR_FROM_LOCKSPACE`.
+    LOCKSPACE = 51, "Lock Space";
+    /// `VIR_FROM_INITCTL`.
+    INITCTL = 52, "Init control";
     /// `VIR_FROM_IDENTITY`.
     IDENTITY = 53, "Identity";
+    /// `VIR_FROM_CGROUP`.
+    CGROUP = 54, "Cgroup";
     /// `VIR_FROM_ACCESS`.
     ACCESS = 55, "Access Manager";
     /// `VIR_FROM_SYSTEMD`.
     SYSTEMD = 56, "Systemd";
+    /// `VIR_FROM_BHYVE`.
+    BHYVE = 57, "Bhyve";
+    /// `VIR_FROM_CRYPTO`.
+    CRYPTO = 58, "Crypto";
     /// `VIR_FROM_FIREWALL`.
     FIREWALL = 59, "Firewall";
     /// `VIR_FROM_POLKIT`.
@@ -394,10 +458,24 @@ error_domains! {
     ADMIN = 62, "Admin Interface";
     /// `VIR_FROM_LOGGING`.
     LOGGING = 63, "Log Manager";
+    /// `VIR_FROM_XENXL`.
+    XENXL = 64, "Xen XL Config";
+    /// `VIR_FROM_PERF`.
+    PERF = 65, "Perf";
     /// `VIR_FROM_LIBSSH`.
     LIBSSH = 66, "Libssh transport layer";
+    /// `VIR_FROM_RESCTRL`.
+    RESCTRL = 67, "Resource control";
     /// `VIR_FROM_FIREWALLD`.
     FIREWALLD = 68, "FirewallD";
+    /// `VIR_FROM_DOMAIN_CHECKPOINT`.
+    DOMAIN_CHECKPOINT = 69, "Domain Checkpoint";
+    /// `VIR_FROM_TPM`.
+    TPM = 70, "TPM";
+    /// `VIR_FROM_BPF`.
+    BPF = 71, "BPF";
+    /// `VIR_FROM_CH`.
+    CH = 72, "Cloud-Hypervisor Driver";
 }
 
 impl ErrorCode {

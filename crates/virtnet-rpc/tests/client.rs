@@ -62,6 +62,11 @@ fn handshake_matches_virsh_and_calls_work() {
         ]
     );
 
+    // The server read SO_PEERCRED: that is us.
+    let peer = srv.driver.peers.lock().unwrap()[0].expect("peer credentials");
+    assert_eq!(peer.pid, std::process::id() as i32);
+    assert_eq!(peer.uid, nix::unistd::getuid().as_raw());
+
     let all: ConnectListAllNetworksRet = client
         .call(
             Procedure::ConnectListAllNetworks,

@@ -85,6 +85,8 @@ pub struct FakeDriver {
     pub features: Mutex<Vec<i32>>,
     /// Unknown procedure numbers received.
     pub unknown: Mutex<Vec<i32>>,
+    /// Peer credentials of every connection at CONNECT_OPEN.
+    pub peers: Mutex<Vec<Option<virtnet_rpc::PeerCredentials>>>,
     /// Connections seen and closed.
     pub connected: AtomicU64,
     pub disconnected: AtomicU64,
@@ -174,7 +176,10 @@ impl FakeDriver {
     fn handle(&self, ctx: &mut CallContext<'_>, call: Call) -> Result<Reply, RemoteError> {
         let mut nets = self.networks.lock().unwrap();
         Ok(match call {
-            Call::ConnectOpen(_) => Reply::ConnectOpen(()),
+            Call::ConnectOpen(_) => {
+                self.peers.lock().unwrap().push(ctx.conn.peer);
+                Reply::ConnectOpen(())
+            }
             Call::ConnectClose(()) => Reply::ConnectClose(()),
             Call::AuthList(()) => Reply::AuthList(AuthListRet {
                 types: vec![protocol::auth::NONE],
