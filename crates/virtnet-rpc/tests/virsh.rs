@@ -202,11 +202,16 @@ fn virsh_errors_are_printed_verbatim() {
         "{out:?}"
     );
     // A procedure the driver does not implement.
-    let out = virsh(&srv, &["net-dhcp-leases", "default"]);
+    let file = srv.dir.path().join("port.xml");
+    std::fs::write(&file, "<networkport/>").unwrap();
+    let out = virsh(
+        &srv,
+        &["net-port-create", "default", file.to_str().unwrap()],
+    );
     assert_eq!(out.status, Some(1), "{out:?}");
     assert!(
         out.stderr.contains(
-            "error: this function is not supported by the connection driver: virNetworkGetDHCPLeases"
+            "error: this function is not supported by the connection driver: virNetworkPortCreateXML"
         ),
         "{out:?}"
     );
@@ -442,4 +447,144 @@ fn python_libvirt_lists_and_reads_networks() {
          43 19 Network not found: no network with matching name 'nosuch'\n"
     );
     assert!(srv.driver.unknown.lock().unwrap().is_empty());
+}
+
+#[test]
+fn virsh_net_update_sends_command_and_section_in_order() {
+    if !have_virsh() {
+        return;
+    }
+    let srv = TestServer::start(FakeDriver::standard(), ServeOptions::default());
+    let out = virsh(
+        &srv,
+        &[
+            "net-update",
+            "default",
+            "add-last",
+            "ip-dhcp-host",
+            "<host mac='52:54:00:00:00:09' ip='192.168.122.9'/>",
+            "--live",
+            "--config",
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "Updated network default persistent config and live state\n"
+    );
+    // The server reported NETWORK_UPDATE_HAS_CORRECT_ORDER, so the client
+    // sends command and section unswapped.
+    let u = srv.driver.last_update.lock().unwrap().clone().unwrap();
+    assert_eq!(u.command, virtnet_rpc::protocol::update_command::ADD_LAST);
+    assert_eq!(
+        u.section,
+        virtnet_rpc::protocol::update_section::IP_DHCP_HOST
+    );
+    assert_eq!(u.parent_index, -1);
+    assert_eq!(u.flags, 3);
+    assert_eq!(u.xml, "<host mac='52:54:00:00:00:09' ip='192.168.122.9'/>");
+    let calls = take_calls(&srv);
+    assert!(calls.contains(&Procedure::NetworkUpdate), "{calls:?}");
+    // virsh asked about the feature (after the two handshake probes).
+    assert!(
+        srv.driver
+            .features
+            .lock()
+            .unwrap()
+            .contains(&feature::NETWORK_UPDATE_HAS_CORRECT_ORDER)
+    );
+}
+
+#[test]
+fn virsh_dhcp_leases_and_ports() {
+    if !have_virsh() {
+        return;
+    }
+    let srv = TestServer::start(FakeDriver::standard(), ServeOptions::default());
+    let net_uuid = srv.driver.networks.lock().unwrap()[0].uuid;
+    let port_uuid =
+        virtnet_rpc::protocol::parse_uuid("0c3a2c2b-1111-4222-8333-444455556666").unwrap();
+    srv.driver
+        .ports
+        .lock()
+        .unwrap()
+        .push((net_uuid, port_uuid, Vec::new()));
+
+    let out = run_with_timeout(
+        Command::new("virsh")
+            .arg("-c")
+            .arg(srv.uri())
+            .args(["net-dhcp-leases", "default"])
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C"),
+        LIMIT,
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    eprintln!("{}", out.stdout);
+    assert!(out.stdout.contains("2023-11-14 22:13:20"), "{out:?}");
+    assert!(out.stdout.contains("52:54:00:00:00:01"), "{out:?}");
+    assert!(out.stdout.contains("192.168.122.5/24"), "{out:?}");
+    assert!(out.stdout.contains("guest1"), "{out:?}");
+    assert!(out.stdout.contains("01:52:54:00:00:00:01"), "{out:?}");
+
+    let out = virsh(&srv, &["net-port-list", "default"]);
+    assert_eq!(out.status, Some(0), "{out:?}");
+    eprintln!("{}", out.stdout);
+    assert!(
+        out.stdout.contains("0c3a2c2b-1111-4222-8333-444455556666"),
+        "{out:?}"
+    );
+
+    let out = virsh(
+        &srv,
+        &[
+            "net-port-dumpxml",
+            "default",
+            "0c3a2c2b-1111-4222-8333-444455556666",
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("<networkport>\n  <uuid>0c3a2c2b-1111-4222-8333-444455556666</uuid>"),
+        "{out:?}"
+    );
+    assert!(srv.driver.unknown.lock().unwrap().is_empty());
+}
+
+#[test]
+fn python_libvirt_port_parameters() {
+    if !have_python_libvirt() {
+        return;
+    }
+    let srv = TestServer::start(FakeDriver::standard(), ServeOptions::default());
+    let net_uuid = srv.driver.networks.lock().unwrap()[0].uuid;
+    let port_uuid =
+        virtnet_rpc::protocol::parse_uuid("0c3a2c2b-1111-4222-8333-444455556666").unwrap();
+    srv.driver
+        .ports
+        .lock()
+        .unwrap()
+        .push((net_uuid, port_uuid, Vec::new()));
+    let script = "import sys, libvirt\n\
+                  c = libvirt.open(sys.argv[1])\n\
+                  n = c.networkLookupByName('default')\n\
+                  p = n.listAllPorts()[0]\n\
+                  print(p.UUIDString())\n\
+                  p.setParameters({'inbound.average': 1000, 'outbound.peak': 2000})\n\
+                  print(sorted((k, v) for k, v in p.parameters().items() if v))\n\
+                  print(n.DHCPLeases()[0]['ipaddr'])\n";
+    let out = run_with_timeout(
+        Command::new("/usr/bin/python3")
+            .args(["-c", script])
+            .arg(srv.uri()),
+        LIMIT,
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "0c3a2c2b-1111-4222-8333-444455556666\n\
+         [('inbound.average', 1000), ('outbound.peak', 2000)]\n\
+         192.168.122.5\n"
+    );
 }

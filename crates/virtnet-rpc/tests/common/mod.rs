@@ -90,6 +90,10 @@ pub struct FakeDriver {
     /// Connections seen and closed.
     pub connected: AtomicU64,
     pub disconnected: AtomicU64,
+    /// Arguments of the last `NETWORK_UPDATE`.
+    pub last_update: Mutex<Option<protocol::NetworkUpdateArgs>>,
+    /// Ports: (network UUID, port UUID, bandwidth parameters).
+    pub ports: Mutex<Vec<(Uuid, Uuid, Vec<protocol::TypedParam>)>>,
     /// Delay applied to `NetworkGetXmlDesc`, to keep a call in flight.
     pub xml_delay: Mutex<Option<Duration>>,
 }
@@ -373,6 +377,133 @@ impl FakeDriver {
                 drop(nets);
                 self.emit(&n, network_event::UNDEFINED);
                 Reply::NetworkUndefine(())
+            }
+            Call::NetworkUpdate(a) => {
+                Self::find(&mut nets, &a.net)?;
+                *self.last_update.lock().unwrap() = Some(a);
+                Reply::NetworkUpdate(())
+            }
+            Call::NetworkGetDhcpLeases(a) => {
+                let n = Self::find(&mut nets, &a.net)?;
+                let lease = protocol::NetworkDhcpLease {
+                    iface: n.bridge.clone(),
+                    expirytime: 1_700_000_000,
+                    kind: protocol::ip_addr_type::IPV4,
+                    mac: Some("52:54:00:00:00:01".into()),
+                    iaid: None,
+                    ipaddr: "192.168.122.5".into(),
+                    prefix: 24,
+                    hostname: Some("guest1".into()),
+                    clientid: Some("01:52:54:00:00:00:01".into()),
+                };
+                let leases: Vec<_> = [lease]
+                    .into_iter()
+                    .filter(|l| a.mac.is_none() || l.mac == a.mac)
+                    .collect();
+                let ret = leases.len() as u32;
+                Reply::NetworkGetDhcpLeases(protocol::NetworkGetDhcpLeasesRet {
+                    leases: if a.need_results != 0 {
+                        leases
+                    } else {
+                        Vec::new()
+                    },
+                    ret,
+                })
+            }
+            Call::NetworkListAllPorts(a) => {
+                let n = Self::find(&mut nets, &a.network)?.reference();
+                let ports: Vec<_> = self
+                    .ports
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p.0 == n.uuid)
+                    .map(|p| protocol::NonnullNetworkPort {
+                        net: n.clone(),
+                        uuid: p.1,
+                    })
+                    .collect();
+                let ret = ports.len() as u32;
+                Reply::NetworkListAllPorts(protocol::NetworkListAllPortsRet {
+                    ports: if a.need_results != 0 {
+                        ports
+                    } else {
+                        Vec::new()
+                    },
+                    ret,
+                })
+            }
+            Call::NetworkPortLookupByUuid(a) => {
+                let n = Self::find(&mut nets, &a.network)?.reference();
+                let found = self.ports.lock().unwrap().iter().any(|p| p.1 == a.uuid);
+                if !found {
+                    return Err(RemoteError::new(
+                        virtnet_rpc::ErrorCode::NO_NETWORK_PORT,
+                        ErrorDomain::NETWORK,
+                        format!(
+                            "network port with UUID {} does not exist",
+                            protocol::format_uuid(&a.uuid)
+                        ),
+                    ));
+                }
+                Reply::NetworkPortLookupByUuid(protocol::NetworkPortRet {
+                    port: protocol::NonnullNetworkPort {
+                        net: n,
+                        uuid: a.uuid,
+                    },
+                })
+            }
+            Call::NetworkPortGetXmlDesc(a) => Reply::NetworkPortGetXmlDesc(XmlRet {
+                xml: format!(
+                    "<networkport>\n  <uuid>{}</uuid>\n  <owner>\n    <name>guest1</name>\n  </owner>\n  <mac address='52:54:00:00:00:01'/>\n</networkport>\n",
+                    protocol::format_uuid(&a.port.uuid)
+                ),
+            }),
+            Call::NetworkPortGetParameters(a) => {
+                let ports = self.ports.lock().unwrap();
+                let set = ports
+                    .iter()
+                    .find(|p| p.1 == a.port.uuid)
+                    .map(|p| p.2.clone())
+                    .unwrap_or_default();
+                // Like libvirt's network driver: every bandwidth field, as UINT.
+                use protocol::port_bandwidth as bw;
+                let params: Vec<_> = [
+                    bw::IN_AVERAGE,
+                    bw::IN_PEAK,
+                    bw::IN_FLOOR,
+                    bw::IN_BURST,
+                    bw::OUT_AVERAGE,
+                    bw::OUT_PEAK,
+                    bw::OUT_BURST,
+                ]
+                .iter()
+                .map(|f| {
+                    set.iter()
+                        .find(|p| p.field == *f)
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            protocol::TypedParam::new(*f, protocol::TypedParamValue::UInt(0))
+                        })
+                })
+                .collect();
+                let nparams = params.len() as i32;
+                Reply::NetworkPortGetParameters(protocol::NetworkPortGetParametersRet {
+                    params,
+                    nparams,
+                })
+            }
+            Call::NetworkPortSetParameters(a) => {
+                protocol::validate_typed_params(&a.params)
+                    .map_err(|e| RemoteError::invalid_arg(ErrorDomain::NETWORK, e))?;
+                let mut ports = self.ports.lock().unwrap();
+                if let Some(p) = ports.iter_mut().find(|p| p.1 == a.port.uuid) {
+                    for param in a.params {
+                        p.2.retain(|q| q.field != param.field);
+                        p.2.push(param);
+                    }
+                }
+                Reply::NetworkPortSetParameters(())
             }
             Call::ConnectNetworkEventRegisterAny(a) => {
                 let callback_id = self.next_callback.fetch_add(1, Ordering::Relaxed);
