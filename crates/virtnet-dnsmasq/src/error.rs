@@ -54,11 +54,7 @@ impl fmt::Display for UnsafeReason {
 pub enum Error {
     /// A value of the definition would inject or corrupt lines or options of
     /// a dnsmasq file, so nothing is written.
-    #[error(
-        "unsupported configuration: {element} '{}' of network '{}' cannot be written to the dnsmasq configuration: {reason}",
-        Shown(value),
-        Shown(network)
-    )]
+    #[error("{}", unsafe_message(network, element, value, *reason))]
     UnsafeValue {
         /// The network's name.
         network: String,
@@ -101,6 +97,18 @@ impl From<Error> for virtnet_conf::Error {
     fn from(e: Error) -> virtnet_conf::Error {
         virtnet_conf::Error::new(e.kind(), ErrorDomain::Network, e.detail())
     }
+}
+
+fn unsafe_message(network: &str, element: &str, value: &str, reason: UnsafeReason) -> String {
+    let of_network = if element == "network name" {
+        String::new()
+    } else {
+        format!(" of network '{}'", Shown(network))
+    };
+    format!(
+        "unsupported configuration: {element} '{}'{of_network} cannot be written to the dnsmasq configuration: {reason}",
+        Shown(value)
+    )
 }
 
 /// Shows a value in a one-line message: control characters are escaped
@@ -146,6 +154,21 @@ mod tests {
         assert!(
             c.to_string()
                 .starts_with("unsupported configuration: DNS TXT")
+        );
+    }
+
+    #[test]
+    fn network_name_is_not_repeated() {
+        let e = Error::UnsafeValue {
+            network: "a\rb".into(),
+            element: "network name",
+            value: "a\rb".into(),
+            reason: UnsafeReason::LineBreak,
+        };
+        assert_eq!(
+            e.to_string(),
+            "unsupported configuration: network name 'a\\rb' cannot be written to the \
+             dnsmasq configuration: it contains a line break"
         );
     }
 

@@ -13,7 +13,8 @@
 //! The hostsfile and addnhosts names escape `<>&'"` as XML entities (libvirt
 //! builds them with `virBufferEscapeString`): a network named `a"b` has
 //! `a&quot;b.hostsfile`, and that escaped path is also what the conf file
-//! names. The pid file (`NAME.pid`) lives in a separate directory.
+//! names. The pid file (`NAME.pid`, NAME escaped the same way) lives in a
+//! separate directory.
 
 /// The state directory of libvirt's system network driver.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/libvirt/dnsmasq";
@@ -41,9 +42,9 @@ pub fn status_file_name(bridge: &str) -> String {
     format!("{bridge}.status")
 }
 
-/// `NAME.pid`.
+/// `NAME.pid` with NAME XML-escaped (libvirt's `virPidFileBuildPath`).
 pub fn pid_file_name(network: &str) -> String {
-    format!("{network}.pid")
+    format!("{}.pid", escape_name(network))
 }
 
 /// `STATE_DIR/NAME.conf`.
@@ -111,6 +112,7 @@ mod tests {
         );
         assert_eq!(addnhosts_name("a<b>&'"), "a&lt;b&gt;&amp;&apos;.addnhosts");
         assert_eq!(conf_file_name("a\"b"), "a\"b.conf");
+        assert_eq!(pid_file_name("R&D 'lab'"), "R&amp;D &apos;lab&apos;.pid");
         assert_eq!(
             status_file_path(DEFAULT_STATE_DIR, "virbr0"),
             "/var/lib/libvirt/dnsmasq/virbr0.status"
