@@ -70,6 +70,7 @@
 pub mod client;
 pub mod error;
 pub mod message;
+mod proctable;
 pub mod protocol;
 pub mod server;
 pub mod xdr;

@@ -1254,6 +1254,60 @@ impl Procedure {
     }
 }
 
+/// libvirt's name for remote procedure `n` without the `REMOTE_PROC_`
+/// prefix (`NODE_GET_INFO`), for any procedure libvirt defines, including
+/// those this crate has no typed form for.
+pub fn libvirt_procedure_name(n: i32) -> Option<&'static str> {
+    let i = usize::try_from(n).ok()?;
+    crate::proctable::NAMES
+        .get(i)
+        .copied()
+        .filter(|s| !s.is_empty())
+}
+
+/// True when libvirt procedure `n` is a server-to-client event message.
+pub fn libvirt_procedure_is_event(n: i32) -> bool {
+    libvirt_procedure_name(n).is_some_and(|s| s.contains("_EVENT_") && !s.contains("REGISTER"))
+}
+
+/// The public libvirt API behind a libvirt procedure, as libvirt's
+/// `virReportUnsupportedError` names it (`NODE_GET_INFO` -> `virNodeGetInfo`).
+/// `None` for events and the authentication procedures, which have no API
+/// of their own.
+pub fn libvirt_api_name(n: i32) -> Option<String> {
+    if let Some(p) = Procedure::from_i32(n) {
+        if !p.is_event() {
+            return Some(p.api_name().to_owned());
+        }
+    }
+    let name = libvirt_procedure_name(n)?;
+    if libvirt_procedure_is_event(n) || name.starts_with("AUTH_") {
+        return None;
+    }
+    let mut api = String::from("vir");
+    for word in name.split('_') {
+        match word {
+            "XML" | "UUID" | "URI" | "ID" | "CPU" | "MAC" | "DHCP" | "PM" | "FD" | "SEV"
+            | "SCSI" | "WWN" | "NMI" | "OS" | "SSH" => api.push_str(word),
+            "NWFILTER" => api.push_str("NWFilter"),
+            "NWFILTERS" => api.push_str("NWFilters"),
+            "FSTRIM" => api.push_str("FSTrim"),
+            "FSFREEZE" => api.push_str("FSFreeze"),
+            "FSTHAW" => api.push_str("FSThaw"),
+            "FSINFO" => api.push_str("FSInfo"),
+            "IOTHREAD" => api.push_str("IOThread"),
+            _ => {
+                let mut chars = word.chars();
+                if let Some(first) = chars.next() {
+                    api.push(first);
+                    api.extend(chars.map(|c| c.to_ascii_lowercase()));
+                }
+            }
+        }
+    }
+    Some(api)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1288,6 +1342,67 @@ mod tests {
         }
         assert_eq!(Procedure::from_i32(0), None);
         assert_eq!(Procedure::from_i32(9999), None);
+    }
+
+    #[test]
+    fn libvirt_procedure_table() {
+        assert_eq!(libvirt_procedure_name(6), Some("NODE_GET_INFO"));
+        assert_eq!(libvirt_procedure_name(0), None);
+        assert_eq!(libvirt_procedure_name(-1), None);
+        assert_eq!(libvirt_procedure_name(100_000), None);
+        for p in Procedure::ALL {
+            let name = libvirt_procedure_name(p.number()).unwrap();
+            let ours: String = p
+                .name()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert_eq!(
+                name.replace('_', "").to_lowercase(),
+                ours.to_lowercase(),
+                "{p:?}"
+            );
+            assert_eq!(
+                p.is_event(),
+                libvirt_procedure_is_event(p.number()),
+                "{p:?}"
+            );
+        }
+        assert_eq!(libvirt_api_name(6).as_deref(), Some("virNodeGetInfo"));
+        assert_eq!(libvirt_api_name(14).as_deref(), Some("virDomainGetXMLDesc"));
+        assert_eq!(libvirt_api_name(19).as_deref(), Some("virDomainGetOSType"));
+        assert_eq!(
+            libvirt_api_name(129).as_deref(),
+            Some("virInterfaceLookupByMACString")
+        );
+        assert_eq!(
+            libvirt_api_name(252).as_deref(),
+            Some("virDomainSetBlockIoTune")
+        );
+        assert_eq!(
+            libvirt_api_name(286).as_deref(),
+            Some("virConnectListAllNWFilters")
+        );
+        assert_eq!(
+            libvirt_api_name(297).as_deref(),
+            Some("virNodeDeviceLookupSCSIHostByWWN")
+        );
+        assert_eq!(libvirt_api_name(349).as_deref(), Some("virDomainGetFSInfo"));
+        assert_eq!(
+            libvirt_api_name(273).as_deref(),
+            Some("virConnectListAllDomains")
+        );
+        assert_eq!(
+            libvirt_api_name(43).as_deref(),
+            Some("virNetworkGetXMLDesc")
+        );
+        assert_eq!(libvirt_api_name(107), None); // DOMAIN_EVENT_LIFECYCLE
+        assert_eq!(libvirt_api_name(362), None); // CONNECT_EVENT_CONNECTION_CLOSED
+        assert_eq!(libvirt_api_name(67), None); // AUTH_SASL_INIT
+        assert_eq!(
+            libvirt_api_name(167).as_deref(),
+            Some("virConnectDomainEventRegisterAny")
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::message::{
     REMOTE_PROTOCOL_VERSION, ReadOutcome, encode_frame, encode_frame_raw,
 };
 use crate::protocol::{
-    Call, ConnectSupportsFeatureRet, Event, Procedure, Reply, connect_flags, feature,
+    self, Call, ConnectSupportsFeatureRet, Event, Procedure, Reply, connect_flags, feature,
 };
 
 /// Credentials of the process at the other end of a Unix socket
@@ -505,12 +505,20 @@ impl<H: Handler + ?Sized> Conn<'_, H> {
         }
         let Some(procedure) = Procedure::from_i32(h.procedure) else {
             log::warn!(
-                "connection {}: unknown procedure {}",
+                "connection {}: unknown procedure {} ({})",
                 self.info.id,
-                h.procedure
+                h.procedure,
+                protocol::libvirt_procedure_name(h.procedure).unwrap_or("not a libvirt procedure")
             );
             self.handler.unknown_procedure(&self.info, h.procedure);
-            return self.send_error(&h, &RemoteError::unknown_procedure(h.procedure));
+            // A procedure libvirt defines but this server does not provide
+            // is reported as libvirt reports a driver method it lacks;
+            // anything else as libvirt's RPC layer reports an unknown number.
+            let err = match protocol::libvirt_api_name(h.procedure) {
+                Some(api) => RemoteError::no_support(&api),
+                None => RemoteError::unknown_procedure(h.procedure),
+            };
+            return self.send_error(&h, &err);
         };
         let call = match Call::decode(procedure, &msg.body) {
             Ok(Some(call)) => call,

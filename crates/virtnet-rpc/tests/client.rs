@@ -135,26 +135,32 @@ fn unknown_procedure_keeps_connection() {
     assert_eq!(remote.domain, ErrorDomain::RPC);
     assert_eq!(remote.text(), "unknown procedure: 9999");
     assert_eq!(*srv.driver.unknown.lock().unwrap(), [9999]);
+    assert!(client.is_alive());
+    // A libvirt procedure without a typed form here: "not supported".
+    let err = client.call_raw(6, &[]).unwrap_err();
+    let remote = err.remote().unwrap();
+    assert_eq!(remote.code, ErrorCode::NO_SUPPORT);
+    assert_eq!(
+        remote.text(),
+        "this function is not supported by the connection driver: virNodeGetInfo"
+    );
     // An event procedure number sent as a call is unknown too.
     let err = client.call_raw(315, &[]).unwrap_err();
     assert_eq!(err.remote().unwrap().text(), "unknown procedure: 315");
     // A known procedure the driver does not implement.
     let err = client
-        .call::<_, ()>(
-            Procedure::NetworkUpdate,
-            &virtnet_rpc::protocol::NetworkUpdateArgs {
-                net: lookup(&client, "default").unwrap().net,
-                command: 1,
-                section: 4,
-                parent_index: -1,
-                xml: "<host/>".into(),
+        .call::<_, virtnet_rpc::protocol::NetworkPortRet>(
+            Procedure::NetworkPortCreateXml,
+            &virtnet_rpc::protocol::NetworkPortCreateXmlArgs {
+                network: lookup(&client, "default").unwrap().net,
+                xml: "<networkport/>".into(),
                 flags: 0,
             },
         )
         .unwrap_err();
     assert_eq!(
         err.remote().unwrap().text(),
-        "this function is not supported by the connection driver: virNetworkUpdate"
+        "this function is not supported by the connection driver: virNetworkPortCreateXML"
     );
     // Undecodable arguments: an RPC error, connection kept.
     let err = client

@@ -201,6 +201,16 @@ fn virsh_errors_are_printed_verbatim() {
             .contains("error: Requested operation is not valid: network is already active\n"),
         "{out:?}"
     );
+    // A libvirt procedure the server has no typed form for (nodeinfo on a
+    // network-only daemon): libvirt's "not supported" answer, not a hang up.
+    let out = virsh(&srv, &["nodeinfo"]);
+    assert_eq!(out.status, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "error: failed to get node information\n\
+         error: this function is not supported by the connection driver: virNodeGetInfo\n"
+    );
+    assert_eq!(*srv.driver.unknown.lock().unwrap(), [6]);
     // A procedure the driver does not implement.
     let file = srv.dir.path().join("port.xml");
     std::fs::write(&file, "<networkport/>").unwrap();
