@@ -16,9 +16,10 @@
 //! calls are in flight. Calls may be made from several threads at once.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -157,6 +158,7 @@ impl Shared {
 /// A connection to a libvirt-protocol server.
 pub struct Client {
     shared: Arc<Shared>,
+    child: Option<Child>,
     reader: Option<JoinHandle<()>>,
     keepalive: Option<JoinHandle<()>>,
     call_timeout: Option<Duration>,
@@ -196,39 +198,89 @@ impl Client {
         Self::start(Box::new(reader), Box::new(writer), None, options)
     }
 
+    /// Runs `command` (for example `ssh host virtnet tunnel`) and speaks the
+    /// protocol over its standard input and output, then performs the
+    /// handshake. The child's stderr is inherited. Closing the client closes
+    /// the child's stdin and reaps it, killing it if it lingers.
+    pub fn connect_command(
+        mut command: Command,
+        options: &ConnectOptions,
+    ) -> Result<Self, RpcError> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RpcError::Protocol(
+                "tunnel command has no stdio pipes".into(),
+            ));
+        };
+        let shared = Self::new_shared(Box::new(stdin), None);
+        let reader = Self::spawn_reader(&shared, Box::new(stdout));
+        let mut client = Client {
+            shared,
+            child: Some(child),
+            reader: None,
+            keepalive: None,
+            call_timeout: options.call_timeout,
+            features: ServerFeatures::default(),
+            opened: false,
+        };
+        client.reader = Some(reader?);
+        client.finish_start(options)?;
+        Ok(client)
+    }
+
+    fn new_shared(writer: Box<dyn Write + Send>, shutdown: Option<UnixStream>) -> Arc<Shared> {
+        Arc::new(Shared {
+            writer: Mutex::new(writer),
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            next_serial: AtomicU32::new(0),
+            shutdown,
+        })
+    }
+
+    fn spawn_reader(
+        shared: &Arc<Shared>,
+        reader: Box<dyn Read + Send>,
+    ) -> Result<JoinHandle<()>, RpcError> {
+        let shared = shared.clone();
+        Ok(std::thread::Builder::new()
+            .name("virtnet-rpc-client".into())
+            .spawn(move || reader_loop(reader, &shared))?)
+    }
+
+    fn finish_start(&mut self, options: &ConnectOptions) -> Result<(), RpcError> {
+        if options.handshake {
+            self.handshake(options)?;
+            if let (Some(ka), true) = (options.keepalive, self.features.keepalive) {
+                self.start_keepalive(ka)?;
+            }
+        }
+        Ok(())
+    }
+
     fn start(
         reader: Box<dyn Read + Send>,
         writer: Box<dyn Write + Send>,
         shutdown: Option<UnixStream>,
         options: &ConnectOptions,
     ) -> Result<Self, RpcError> {
-        let shared = Arc::new(Shared {
-            writer: Mutex::new(writer),
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
-            next_serial: AtomicU32::new(0),
-            shutdown,
-        });
-        let reader = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("virtnet-rpc-client".into())
-                .spawn(move || reader_loop(reader, &shared))?
-        };
+        let shared = Self::new_shared(writer, shutdown);
+        let reader = Self::spawn_reader(&shared, reader)?;
         let mut client = Client {
             shared,
+            child: None,
             reader: Some(reader),
             keepalive: None,
             call_timeout: options.call_timeout,
             features: ServerFeatures::default(),
             opened: false,
         };
-        if options.handshake {
-            client.handshake(options)?;
-            if let (Some(ka), true) = (options.keepalive, client.features.keepalive) {
-                client.start_keepalive(ka)?;
-            }
-        }
+        client.finish_start(options)?;
         Ok(client)
     }
 
@@ -414,8 +466,30 @@ impl Client {
         if let Some(h) = self.keepalive.take() {
             let _ = h.join();
         }
-        // Only join the reader when we could unblock it (Unix sockets); a
-        // generic reader ends when the peer closes its end.
+        if let Some(mut child) = self.child.take() {
+            // Closing the child's stdin asks it to finish; give it a moment,
+            // then make sure it does.
+            *self.shared.writer.lock().unwrap_or_else(|p| p.into_inner()) = Box::new(io::sink());
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+            if let Some(h) = self.reader.take() {
+                let _ = h.join();
+            }
+        }
+        // Only join the reader when we could unblock it (Unix sockets, child
+        // processes); a generic reader ends when the peer closes its end.
         if self.shared.shutdown.is_some() {
             if let Some(h) = self.reader.take() {
                 let _ = h.join();

@@ -561,3 +561,61 @@ fn client_over_plain_io_streams() {
     client.close().unwrap();
     server.join().unwrap().unwrap();
 }
+
+#[test]
+fn client_through_a_tunnel_process() {
+    // A child process relaying stdin/stdout to the server socket stands in
+    // for `ssh host virtnet tunnel`.
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+        eprintln!("skipped: {python} is not installed");
+        return;
+    }
+    let relay = "import socket, sys, threading\n\
+                 s = socket.socket(socket.AF_UNIX)\n\
+                 s.connect(sys.argv[1])\n\
+                 def up():\n\
+                 \x20   while True:\n\
+                 \x20       b = sys.stdin.buffer.read1(65536)\n\
+                 \x20       if not b:\n\
+                 \x20           s.shutdown(socket.SHUT_WR)\n\
+                 \x20           return\n\
+                 \x20       s.sendall(b)\n\
+                 threading.Thread(target=up, daemon=True).start()\n\
+                 while True:\n\
+                 \x20   b = s.recv(65536)\n\
+                 \x20   if not b:\n\
+                 \x20       break\n\
+                 \x20   sys.stdout.buffer.write(b)\n\
+                 \x20   sys.stdout.buffer.flush()\n\
+                 sys.stdout.flush()\n\
+                 import os\n\
+                 os._exit(0)\n";
+    let srv = TestServer::start(FakeDriver::standard(), ServeOptions::default());
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-c", relay]).arg(&srv.socket);
+    let client = Client::connect_command(cmd, &options()).unwrap();
+    assert!(client.features().keepalive);
+    assert_eq!(lookup(&client, "isolated").unwrap().net.name, "isolated");
+    client.ping(LIMIT).unwrap();
+    let events = client.subscribe_events();
+    let _: ConnectNetworkEventRegisterAnyRet = client
+        .call(
+            Procedure::ConnectNetworkEventRegisterAny,
+            &ConnectNetworkEventRegisterAnyArgs {
+                event_id: network_event::ID_LIFECYCLE,
+                net: None,
+            },
+        )
+        .unwrap();
+    let net = lookup(&client, "isolated").unwrap().net;
+    client
+        .call::<_, ()>(Procedure::NetworkCreate, &NetworkArgs { net })
+        .unwrap();
+    assert!(matches!(
+        events.recv_timeout(LIMIT),
+        Ok(Event::NetworkEventLifecycle(_))
+    ));
+    client.close().unwrap();
+    assert!(srv.wait_disconnected(1, LIMIT));
+}
