@@ -113,6 +113,22 @@ pub mod feature {
     /// `NETWORK_UPDATE` arguments carry command and section in the
     /// documented order (otherwise clients swap them).
     pub const NETWORK_UPDATE_HAS_CORRECT_ORDER: i32 = 16;
+
+    /// What libvirt's network daemon answers to `CONNECT_SUPPORTS_FEATURE`:
+    /// yes to remote event callbacks, close callbacks and the corrected
+    /// `NETWORK_UPDATE` argument order (and keepalive, which the server
+    /// answers itself), no to everything else. Clients depend on the first
+    /// two: without them they fall back to legacy event RPCs networks never
+    /// had.
+    pub fn network_daemon_supports(feature: i32) -> bool {
+        matches!(
+            feature,
+            PROGRAM_KEEPALIVE
+                | REMOTE_EVENT_CALLBACK
+                | REMOTE_CLOSE_CALLBACK
+                | NETWORK_UPDATE_HAS_CORRECT_ORDER
+        )
+    }
 }
 
 /// `virConnectListAllNetworksFlags`.

@@ -303,6 +303,7 @@ fn virsh_net_define() {
     expect_calls(&srv, &[Procedure::NetworkCreateXml]);
     let out = virsh(&srv, &["net-list", "--all", "--name"]);
     assert_eq!(out.stdout, "default\nisolated\nnewnet\n\n");
+    expect_calls(&srv, &[Procedure::ConnectListAllNetworks]);
     let out = virsh(&srv, &["net-info", "newnet"]);
     assert!(out.stdout.contains("Bridge:         virbr9\n"), "{out:?}");
 
@@ -493,8 +494,14 @@ fn virsh_net_update_sends_command_and_section_in_order() {
     assert_eq!(u.parent_index, -1);
     assert_eq!(u.flags, 3);
     assert_eq!(u.xml, "<host mac='52:54:00:00:00:09' ip='192.168.122.9'/>");
-    let calls = take_calls(&srv);
-    assert!(calls.contains(&Procedure::NetworkUpdate), "{calls:?}");
+    expect_calls(
+        &srv,
+        &[
+            Procedure::NetworkLookupByName,
+            Procedure::ConnectSupportsFeature,
+            Procedure::NetworkUpdate,
+        ],
+    );
     // virsh asked about the feature (after the two handshake probes).
     assert!(
         srv.driver

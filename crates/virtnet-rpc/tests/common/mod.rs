@@ -190,12 +190,7 @@ impl FakeDriver {
             }),
             Call::ConnectSupportsFeature(a) => {
                 self.features.lock().unwrap().push(a.feature);
-                let supported = matches!(
-                    a.feature,
-                    feature::NETWORK_UPDATE_HAS_CORRECT_ORDER
-                        | feature::REMOTE_EVENT_CALLBACK
-                        | feature::REMOTE_CLOSE_CALLBACK
-                );
+                let supported = feature::network_daemon_supports(a.feature);
                 Reply::ConnectSupportsFeature(ConnectSupportsFeatureRet {
                     supported: i32::from(supported),
                 })
