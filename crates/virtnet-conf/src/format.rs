@@ -4,7 +4,7 @@ use crate::addr::format_ip;
 use crate::model::*;
 use crate::netdev;
 use crate::parse::DNSMASQ_NAMESPACE;
-use crate::xml::{escape, Buf};
+use crate::xml::{escape, escape_text, Buf};
 
 /// How to format a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -305,7 +305,7 @@ fn format_dns(buf: &mut Buf, dns: &DnsDef) {
         buf.add(&format!("<host ip='{}'>\n", format_ip(&h.ip)));
         buf.adjust(2);
         for n in &h.names {
-            buf.add(&format!("<hostname>{}</hostname>\n", escape(n)));
+            buf.add(&format!("<hostname>{}</hostname>\n", escape_text(n)));
         }
         buf.adjust(-2);
         buf.add("</host>\n");
@@ -383,15 +383,15 @@ pub(crate) fn format_network(def: &NetworkDef, flags: FormatFlags) -> String {
     s.push_str(">\n");
     buf.add(&s);
     buf.adjust(2);
-    buf.add(&format!("<name>{}</name>\n", escape(&def.name)));
+    buf.add(&format!("<name>{}</name>\n", escape_text(&def.name)));
     if let Some(u) = def.uuid {
         buf.add(&format!("<uuid>{u}</uuid>\n"));
     }
     if let Some(t) = &def.title {
-        buf.add(&format!("<title>{}</title>\n", escape(t)));
+        buf.add(&format!("<title>{}</title>\n", escape_text(t)));
     }
     if let Some(d) = &def.description {
-        buf.add(&format!("<description>{}</description>\n", escape(d)));
+        buf.add(&format!("<description>{}</description>\n", escape_text(d)));
     }
     if let Some(md) = &def.metadata {
         let level = buf.indent() / 2;

@@ -205,8 +205,11 @@ pub(crate) fn format_vlan(buf: &mut Buf, vlan: Option<&Vlan>) {
         "<vlan>\n"
     });
     buf.adjust(2);
-    for &tag in &vlan.tags {
-        if vlan.native_mode != NativeVlanMode::Default && vlan.native_tag == tag {
+    // libvirt marks every tag equal to the native one; marking only the
+    // first keeps the output parseable when a tag id is repeated.
+    let native_at = vlan.tags.iter().position(|t| *t == vlan.native_tag);
+    for (i, &tag) in vlan.tags.iter().enumerate() {
+        if vlan.native_mode != NativeVlanMode::Default && native_at == Some(i) {
             buf.add(&format!(
                 "<tag id='{tag}' nativeMode='{}'/>\n",
                 vlan.native_mode.as_str()

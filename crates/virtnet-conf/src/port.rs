@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::netdev;
 use crate::parse::{parse_hostdev_driver, parse_pci_address};
-use crate::xml::{self, child, escape, prop, Buf};
+use crate::xml::{self, child, escape, escape_text, prop, Buf};
 
 /// macvtap mode of a `direct` plug (`virNetDevMacVLanMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -286,12 +286,12 @@ fn format_port(def: &PortDef) -> String {
     buf.add(&format!("<uuid>{}</uuid>\n", def.uuid));
     buf.add("<owner>\n");
     buf.adjust(2);
-    buf.add(&format!("<name>{}</name>\n", escape(&def.owner_name)));
+    buf.add(&format!("<name>{}</name>\n", escape_text(&def.owner_name)));
     buf.add(&format!("<uuid>{}</uuid>\n", def.owner_uuid));
     buf.adjust(-2);
     buf.add("</owner>\n");
     if let Some(g) = &def.group {
-        buf.add(&format!("<group>{}</group>\n", escape(g)));
+        buf.add(&format!("<group>{}</group>\n", escape_text(g)));
     }
     buf.add(&format!("<mac address='{}'/>\n", def.mac));
     netdev::format_virtualport(&mut buf, def.virt_port_profile.as_ref());

@@ -190,6 +190,24 @@ pub(crate) fn validate_rest(def: &NetworkDef) -> Result<(), Error> {
         }
     }
 
+    let vlans = def
+        .vlan
+        .iter()
+        .map(|v| (v, None))
+        .chain(def.port_groups.iter().filter_map(|pg| pg.vlan.as_ref().map(|v| (v, Some(&pg.name)))));
+    for (vlan, pg) in vlans {
+        let mut seen = HashSet::new();
+        if let Some(dup) = vlan.tags.iter().find(|t| !seen.insert(**t)) {
+            let place = match pg {
+                Some(pg) => format!("portgroup '{pg}' of network '{net}'"),
+                None => format!("network '{net}'"),
+            };
+            return Err(Error::unsupported(format!(
+                "vlan tag id {dup} is listed more than once in {place}"
+            )));
+        }
+    }
+
     if let Some(mtu) = def.mtu {
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(Error::unsupported(format!(

@@ -398,13 +398,12 @@ pub(crate) fn prop_required<'a>(node: Node<'a, '_>, name: &str) -> Result<&'a st
     })
 }
 
-/// Escape like `virBufferEscapeString`: XML specials become entities and
-/// control characters other than tab, newline and carriage return vanish.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    let needs = s
-        .chars()
-        .any(|c| matches!(c, '<' | '>' | '&' | '\'' | '"') || (c < ' ' && !matches!(c, '\t' | '\n' | '\r')));
-    if !needs {
+fn escape_with(s: &str, attr: bool) -> std::borrow::Cow<'_, str> {
+    let special = |c: char| {
+        matches!(c, '<' | '>' | '&' | '\'' | '"' | '\r') || (c < ' ' && (attr || c != '\n') && c != '\t')
+            || (attr && c == '\t')
+    };
+    if !s.chars().any(special) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -415,11 +414,29 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if c < ' ' && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\r' => out.push_str("&#13;"),
+            '\n' if attr => out.push_str("&#10;"),
+            '\t' if attr => out.push_str("&#9;"),
+            c if c < ' ' && !matches!(c, '\t' | '\n') => {}
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Escape an attribute value like libvirt's `virBufferEscapeString`
+/// (XML specials become entities, other control characters vanish), and
+/// also write tab, newline and carriage return as character references so
+/// the value survives being parsed again (an XML parser turns literal
+/// whitespace in attributes into spaces).
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, true)
+}
+
+/// Escape element content like libvirt's `virBufferEscapeString`; a
+/// carriage return is written as `&#13;` so it survives parsing.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, false)
 }
 
 /// An output buffer with libvirt's auto-indentation: each write that starts
@@ -487,7 +504,8 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(escape("a<b>&'\"c"), "a&lt;b&gt;&amp;&apos;&quot;c");
-        assert_eq!(escape("x\u{1}y\tz"), "xy\tz");
+        assert_eq!(escape("x\u{1}y\tz\n"), "xy&#9;z&#10;");
+        assert_eq!(escape_text("x\u{1}y\tz\n\r"), "xy\tz\n&#13;");
         assert_eq!(escape("plain"), "plain");
     }
 
