@@ -385,7 +385,7 @@ fn virsh_net_event_receives_lifecycle_events() {
                 "lifecycle",
                 "--loop",
                 "--timeout",
-                "3",
+                "5",
             ]),
             LIMIT,
         )
