@@ -66,6 +66,9 @@ pub struct DnsmasqSpec {
     pub pid_file: PathBuf,
     /// The lease helper (`--dhcp-script=`), if any.
     pub dhcp_script: Option<PathBuf>,
+    /// Extra environment for dnsmasq, which it passes on to the lease
+    /// helper (e.g. `VIR_BRIDGE_NAME`).
+    pub env: Vec<(String, String)>,
 }
 
 impl DnsmasqSpec {
@@ -288,6 +291,7 @@ impl DnsmasqSupervisor for Dnsmasq {
         let _ = std::fs::remove_file(&spec.pid_file);
         let mut cmd = Command::new(&spec.binary);
         cmd.args(spec.args());
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         log::debug!(
             "starting {} {}",
             spec.binary.display(),
@@ -390,6 +394,7 @@ mod tests {
             conf_file: "/var/lib/virtnet/dnsmasq/default.conf".into(),
             pid_file: "/run/virtnet/network/default.pid".into(),
             dhcp_script: Some("/usr/libexec/virtnet-leaseshelper".into()),
+            env: Vec::new(),
         }
     }
 

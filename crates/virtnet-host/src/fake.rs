@@ -595,6 +595,8 @@ pub struct FakeDnsmasq {
     pub recorder: Recorder,
     running: Mutex<BTreeMap<String, (DnsmasqSpec, i32)>>,
     next_pid: Mutex<i32>,
+    /// Pids of dnsmasqs that died (adopting one fails).
+    dead: Mutex<BTreeSet<i32>>,
     hook: Option<DeathHook>,
 }
 
@@ -611,6 +613,7 @@ impl FakeDnsmasq {
             recorder: Recorder::default(),
             running: Mutex::new(BTreeMap::new()),
             next_pid: Mutex::new(10000),
+            dead: Mutex::new(BTreeSet::new()),
             hook,
         }
     }
@@ -618,6 +621,7 @@ impl FakeDnsmasq {
     /// Simulates the network's dnsmasq dying on its own.
     pub fn kill(&self, network: &str) -> Option<i32> {
         let (_, pid) = lock(&self.running).remove(network)?;
+        lock(&self.dead).insert(pid);
         if let Some(hook) = &self.hook {
             hook(DnsmasqDeath {
                 network: network.to_string(),
@@ -670,6 +674,12 @@ impl DnsmasqSupervisor for FakeDnsmasq {
 
     fn adopt(&self, spec: &DnsmasqSpec, pid: i32) -> Result<(), DnsmasqError> {
         self.call(format!("adopt {} {pid}", spec.network), &spec.network)?;
+        if lock(&self.dead).contains(&pid) {
+            return Err(DnsmasqError::NotOurs {
+                pid,
+                conf: spec.conf_file.clone(),
+            });
+        }
         lock(&self.running).insert(spec.network.clone(), (spec.clone(), pid));
         Ok(())
     }
@@ -808,6 +818,7 @@ mod tests {
             conf_file: "/x/default.conf".into(),
             pid_file: "/x/default.pid".into(),
             dhcp_script: None,
+            env: Vec::new(),
         };
         let pid = d.start(&spec).unwrap();
         assert!(matches!(

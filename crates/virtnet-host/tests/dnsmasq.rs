@@ -59,6 +59,7 @@ fn write_conf(dir: &Path, bridge: &str) -> DnsmasqSpec {
         conf_file: conf,
         pid_file: pid,
         dhcp_script: Some(script),
+        env: Vec::new(),
     }
 }
 

@@ -1,0 +1,936 @@
+//! The network driver: the list of networks, their lifecycle (define,
+//! undefine, create, start, destroy, autostart) and their persistence, with
+//! libvirt's semantics and messages.
+//!
+//! One lock guards the list. Operations are short (a start is a handful of
+//! netlink messages, one nft transaction and a dnsmasq spawn), so callers are
+//! simply serialized; events are sent while the lock is held, so every
+//! listener sees them in the order the changes happened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use virtnet_conf::{FormatFlags, NetworkDef, Uuid, defaults};
+use virtnet_host::dnsmasq::DnsmasqDeath;
+
+use crate::error::{Error, Result};
+use crate::events::{EventEmitter, EventKind, Lifecycle, NetworkEvent};
+use crate::host::Host;
+use crate::setup::{self, SetupContext};
+use crate::status::{NetworkStatus, SetupStep};
+use crate::store::{self, Paths};
+
+/// `VIR_NETWORK_XML_INACTIVE`.
+pub const XML_INACTIVE: u32 = 1;
+
+/// The header libvirt puts on the configuration files it writes.
+fn config_header(name: &str) -> String {
+    format!(
+        "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE. CHANGES TO IT ARE LIKELY TO BE\n\
+         OVERWRITTEN AND LOST. Changes to this xml configuration should be made using:\n  \
+         virsh net-edit {name}\nor other application using the libvirt API.\n-->\n\n"
+    )
+}
+
+/// The network Debian's libvirt-daemon-config-network installs.
+pub const DEFAULT_NETWORK_XML: &str = "<network>
+  <name>default</name>
+  <bridge name='virbr0'/>
+  <forward/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'/>
+    </dhcp>
+  </ip>
+</network>
+";
+
+/// How the driver is set up.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Directories.
+    pub paths: Paths,
+    /// The lease helper dnsmasq runs (`--dhcp-script`).
+    pub dhcp_script: Option<PathBuf>,
+    /// On the very first start (no configuration directory yet), define
+    /// and autostart the `default` network.
+    pub default_network: bool,
+}
+
+/// A reference to a network as clients hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetRef {
+    /// Name.
+    pub name: String,
+    /// UUID.
+    pub uuid: Uuid,
+}
+
+/// The state of one network as `net-list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Name and UUID.
+    pub net: NetRef,
+    /// Running.
+    pub active: bool,
+    /// Has a configuration file.
+    pub persistent: bool,
+    /// Starts with the daemon.
+    pub autostart: bool,
+}
+
+/// One network.
+#[derive(Debug, Clone)]
+struct NetworkObj {
+    /// The live definition while active, else the configuration.
+    def: NetworkDef,
+    /// The configuration to use at the next start, when it was redefined
+    /// while active.
+    new_def: Option<NetworkDef>,
+    persistent: bool,
+    autostart: bool,
+    /// What start did, while active.
+    setup: Option<Vec<SetupStep>>,
+    /// Recent dnsmasq respawns, to stop respawning a dnsmasq that keeps dying.
+    respawns: Vec<Instant>,
+}
+
+impl NetworkObj {
+    fn is_active(&self) -> bool {
+        self.setup.is_some()
+    }
+
+    fn uuid(&self) -> Uuid {
+        self.def.uuid.unwrap_or(Uuid([0; 16]))
+    }
+
+    fn net_ref(&self) -> NetRef {
+        NetRef {
+            name: self.def.name.clone(),
+            uuid: self.uuid(),
+        }
+    }
+
+    /// The persistent configuration (what `--inactive` shows).
+    fn config(&self) -> &NetworkDef {
+        self.new_def.as_ref().unwrap_or(&self.def)
+    }
+}
+
+type Networks = BTreeMap<String, NetworkObj>;
+
+/// The network driver.
+pub struct Driver {
+    cfg: DriverConfig,
+    host: Host,
+    nets: Mutex<Networks>,
+    rng: Mutex<StdRng>,
+    /// Lifecycle and metadata events.
+    pub events: EventEmitter,
+}
+
+const RESPAWN_WINDOW: Duration = Duration::from_secs(60);
+const RESPAWN_LIMIT: usize = 5;
+
+impl Driver {
+    /// A driver with no networks loaded yet; see [`Driver::load`].
+    pub fn new(cfg: DriverConfig, host: Host) -> Driver {
+        Driver {
+            cfg,
+            host,
+            nets: Mutex::new(BTreeMap::new()),
+            rng: Mutex::new(StdRng::from_os_rng()),
+            events: EventEmitter::default(),
+        }
+    }
+
+    /// The directories in use.
+    pub fn paths(&self) -> &Paths {
+        &self.cfg.paths
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Networks> {
+        self.nets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ctx(&self) -> SetupContext<'_> {
+        SetupContext {
+            host: &self.host,
+            paths: &self.cfg.paths,
+            dhcp_script: self.cfg.dhcp_script.as_deref(),
+        }
+    }
+
+    fn emit(&self, obj: &NetworkObj, what: Lifecycle) {
+        self.events.emit(NetworkEvent {
+            name: obj.def.name.clone(),
+            uuid: obj.uuid(),
+            kind: EventKind::Lifecycle(what),
+        });
+    }
+
+    // ----- startup -------------------------------------------------------
+
+    /// Loads configuration and status, re-adopts running networks, creates
+    /// the default network on the very first start, and starts autostart
+    /// networks. Problems with single networks are logged, not fatal.
+    pub fn load(&self) -> Result<()> {
+        let paths = &self.cfg.paths;
+        let first_start = !paths.networks_dir().exists();
+        paths
+            .create_all()
+            .map_err(|e| Error::Internal(format!("cannot create directories: {e}")))?;
+        {
+            let mut nets = self.lock();
+            self.load_configs(&mut nets);
+            self.load_status(&mut nets);
+            self.adopt_all(&mut nets);
+        }
+        if first_start && self.cfg.default_network {
+            self.create_default_network();
+        }
+        self.autostart();
+        Ok(())
+    }
+
+    fn load_configs(&self, nets: &mut Networks) {
+        let paths = &self.cfg.paths;
+        for (name, path) in xml_files(&paths.networks_dir()) {
+            let text = match fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::error!("cannot read {}: {e}", path.display());
+                    continue;
+                }
+            };
+            let def = match NetworkDef::parse(&text) {
+                Ok(d) => d,
+                Err(e) => {
+                    log::error!("ignoring {}: {e}", path.display());
+                    continue;
+                }
+            };
+            if def.name != name {
+                log::error!(
+                    "ignoring {}: Network config filename '{name}' does not match network name '{}'",
+                    path.display(),
+                    def.name
+                );
+                continue;
+            }
+            let autostart = paths.autostart_link(&name).exists();
+            nets.insert(
+                name,
+                NetworkObj {
+                    def,
+                    new_def: None,
+                    persistent: true,
+                    autostart,
+                    setup: None,
+                    respawns: Vec::new(),
+                },
+            );
+        }
+    }
+
+    fn load_status(&self, nets: &mut Networks) {
+        for (name, path) in xml_files(&self.cfg.paths.status_dir()) {
+            let status = match fs::read_to_string(&path)
+                .map_err(|e| Error::Internal(e.to_string()))
+                .and_then(|t| NetworkStatus::parse(&t))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    log::error!("ignoring status file {}: {e}", path.display());
+                    continue;
+                }
+            };
+            match nets.get_mut(&name) {
+                Some(obj) => {
+                    let config = std::mem::replace(&mut obj.def, status.def);
+                    obj.new_def = Some(config);
+                    obj.setup = Some(status.setup);
+                }
+                None => {
+                    nets.insert(
+                        name,
+                        NetworkObj {
+                            def: status.def,
+                            new_def: None,
+                            persistent: false,
+                            autostart: false,
+                            setup: Some(status.setup),
+                            respawns: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks every network recorded as running against the host and takes
+    /// it over: nothing is set up twice; what vanished is repaired, or the
+    /// network is marked inactive with the reason logged.
+    fn adopt_all(&self, nets: &mut Networks) {
+        let with_rules = match self.host.firewall.networks() {
+            Ok(list) => Some(list),
+            Err(e) => {
+                log::warn!("cannot list firewall rules: {e}");
+                None
+            }
+        };
+        let names: Vec<String> = nets
+            .iter()
+            .filter(|(_, o)| o.is_active())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let Some(obj) = nets.get_mut(&name) else {
+                continue;
+            };
+            match self.adopt(obj, with_rules.as_deref()) {
+                Ok(changed) => {
+                    log::info!("network '{name}': re-adopted");
+                    if changed {
+                        self.save_status(obj);
+                    }
+                }
+                Err(e) => {
+                    log::error!("network '{name}': marked inactive: {e}");
+                    self.mark_inactive(nets, &name);
+                }
+            }
+        }
+    }
+
+    /// Adopts one running network; returns whether its setup record changed.
+    fn adopt(&self, obj: &mut NetworkObj, with_rules: Option<&[String]>) -> Result<bool> {
+        let ctx = self.ctx();
+        let name = obj.def.name.clone();
+        let steps = obj.setup.clone().unwrap_or_default();
+        let mut changed = false;
+
+        // A bridge deleted behind our back takes the guests' links with it:
+        // set the whole network up again.
+        for step in &steps {
+            if let SetupStep::Bridge { name: br } = step {
+                let present = self
+                    .host
+                    .netlink
+                    .link(br)
+                    .map_err(|e| Error::host(&name, e))?;
+                if present.is_none() {
+                    log::warn!("network '{name}': bridge '{br}' vanished; setting it up again");
+                    for e in setup::stop(&ctx, &name, &steps) {
+                        log::warn!("network '{name}': {e}");
+                    }
+                    obj.setup = Some(setup::start(&ctx, &obj.def)?);
+                    return Ok(true);
+                }
+            }
+        }
+
+        let mut new_steps = Vec::with_capacity(steps.len());
+        for step in steps {
+            match step {
+                SetupStep::Firewall { bridge } => {
+                    let present = with_rules.is_some_and(|l| l.iter().any(|n| n == &name));
+                    if !present {
+                        log::warn!("network '{name}': firewall rules missing; installing them");
+                        let plan = setup::firewall_plan(&obj.def)?;
+                        self.host
+                            .firewall
+                            .apply(&plan)
+                            .map_err(|e| Error::host(&name, e))?;
+                    }
+                    new_steps.push(SetupStep::Firewall { bridge });
+                }
+                SetupStep::Dnsmasq { pid } => {
+                    let spec = ctx.dnsmasq_spec(&obj.def)?;
+                    let pid = match self.host.dnsmasq.adopt(&spec, pid) {
+                        Ok(()) => pid,
+                        Err(e) => {
+                            log::warn!("network '{name}': dnsmasq not adopted ({e}); starting it");
+                            changed = true;
+                            setup::start_dnsmasq(&ctx, &obj.def)?
+                        }
+                    };
+                    new_steps.push(SetupStep::Dnsmasq { pid });
+                }
+                other => new_steps.push(other),
+            }
+        }
+        obj.setup = Some(new_steps);
+        Ok(changed)
+    }
+
+    /// Forgets that a network runs (after a failed adoption): its status
+    /// file goes; a transient network disappears.
+    fn mark_inactive(&self, nets: &mut Networks, name: &str) {
+        let _ = store::remove_if_exists(&self.cfg.paths.network_status(name));
+        let Some(obj) = nets.get_mut(name) else {
+            return;
+        };
+        obj.setup = None;
+        if !obj.persistent {
+            nets.remove(name);
+        } else if let Some(d) = obj.new_def.take() {
+            obj.def = d;
+        }
+    }
+
+    fn create_default_network(&self) {
+        let mut xml = DEFAULT_NETWORK_XML.to_string();
+        // When 192.168.122.0/24 is taken on this host, use the next free
+        // 192.168.N.0/24 instead of failing to start.
+        if let Some(n) = self.free_default_subnet() {
+            if n != 122 {
+                log::info!("192.168.122.0/24 is in use; the default network uses 192.168.{n}.0/24");
+                xml = xml.replace("192.168.122.", &format!("192.168.{n}."));
+            }
+        }
+        match self.define_xml(&xml, 0) {
+            Ok(net) => {
+                if let Err(e) = self.set_autostart(&net, true) {
+                    log::error!("cannot mark the default network autostart: {e}");
+                }
+            }
+            Err(e) => log::error!("cannot define the default network: {e}"),
+        }
+    }
+
+    fn free_default_subnet(&self) -> Option<u8> {
+        let routes = self
+            .host
+            .netlink
+            .routes(Some(virtnet_host::Family::V4))
+            .ok()?;
+        (122..=254u8).find(|n| {
+            let Ok(p) = virtnet_host::IpPrefix::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 168, *n, 0)),
+                24,
+            ) else {
+                return false;
+            };
+            !routes.iter().any(|r| {
+                r.destination.prefix() > 0
+                    && (r.destination.contains(&p.addr()) || p.contains(&r.destination.addr()))
+            })
+        })
+    }
+
+    /// Starts every persistent autostart network that is not running.
+    pub fn autostart(&self) {
+        let names: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, o)| o.autostart && o.persistent && !o.is_active())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            let net = match self.lookup_by_name(&name) {
+                Ok(n) => n,
+                Err(_) => continue,
+            };
+            match self.create(&net) {
+                Ok(()) => log::info!("network '{name}': autostarted"),
+                Err(e) => log::error!("network '{name}': autostart failed: {e}"),
+            }
+        }
+    }
+
+    /// A supervised dnsmasq died: start it again, unless the network is no
+    /// longer running it or it keeps dying.
+    pub fn on_dnsmasq_death(&self, death: DnsmasqDeath) {
+        let mut nets = self.lock();
+        let Some(obj) = nets.get_mut(&death.network) else {
+            return;
+        };
+        let Some(steps) = obj.setup.as_mut() else {
+            return;
+        };
+        let Some(slot) = steps.iter_mut().find_map(|s| match s {
+            SetupStep::Dnsmasq { pid } if *pid == death.pid => Some(pid),
+            _ => None,
+        }) else {
+            return;
+        };
+        let now = Instant::now();
+        obj.respawns
+            .retain(|t| now.duration_since(*t) < RESPAWN_WINDOW);
+        if obj.respawns.len() >= RESPAWN_LIMIT {
+            log::error!(
+                "network '{}': dnsmasq (pid {}) died {} times within {:?}; not restarting it",
+                death.network,
+                death.pid,
+                RESPAWN_LIMIT,
+                RESPAWN_WINDOW
+            );
+            return;
+        }
+        obj.respawns.push(now);
+        log::warn!(
+            "network '{}': dnsmasq (pid {}) died; restarting it",
+            death.network,
+            death.pid
+        );
+        let ctx = SetupContext {
+            host: &self.host,
+            paths: &self.cfg.paths,
+            dhcp_script: self.cfg.dhcp_script.as_deref(),
+        };
+        match setup::start_dnsmasq(&ctx, &obj.def) {
+            Ok(pid) => {
+                *slot = pid;
+                self.save_status(obj);
+            }
+            Err(e) => log::error!("network '{}': cannot restart dnsmasq: {e}", death.network),
+        }
+    }
+
+    // ----- lookups -------------------------------------------------------
+
+    /// Finds a network by name.
+    pub fn lookup_by_name(&self, name: &str) -> Result<NetRef> {
+        self.lock()
+            .get(name)
+            .map(NetworkObj::net_ref)
+            .ok_or_else(|| Error::NoNetworkName(name.to_string()))
+    }
+
+    /// Finds a network by UUID.
+    pub fn lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetRef> {
+        self.lock()
+            .values()
+            .find(|o| o.uuid() == *uuid)
+            .map(NetworkObj::net_ref)
+            .ok_or_else(|| Error::NoNetworkUuid(uuid.to_string()))
+    }
+
+    fn find<'a>(nets: &'a mut Networks, net: &NetRef) -> Result<&'a mut NetworkObj> {
+        nets.values_mut()
+            .find(|o| o.uuid() == net.uuid)
+            .ok_or_else(|| Error::NoNetwork {
+                uuid: net.uuid.to_string(),
+                name: net.name.clone(),
+            })
+    }
+
+    /// Every network matching `flags` (`VIR_CONNECT_LIST_NETWORKS_*`, as in
+    /// [`virtnet_rpc::protocol::list_networks`]; 0 = all).
+    pub fn list_all(&self, flags: u32) -> Vec<NetworkInfo> {
+        use virtnet_rpc::protocol::list_networks::*;
+        // Each pair of flags filters one property; neither or both = any.
+        let pick = |yes: u32, no: u32, value: bool| {
+            let m = flags & (yes | no);
+            m == 0 || (value && m & yes != 0) || (!value && m & no != 0)
+        };
+        self.lock()
+            .values()
+            .filter(|o| {
+                pick(ACTIVE, INACTIVE, o.is_active())
+                    && pick(PERSISTENT, TRANSIENT, o.persistent)
+                    && pick(AUTOSTART, NO_AUTOSTART, o.autostart)
+            })
+            .map(|o| NetworkInfo {
+                net: o.net_ref(),
+                active: o.is_active(),
+                persistent: o.persistent,
+                autostart: o.autostart,
+            })
+            .collect()
+    }
+
+    /// The state of one network.
+    pub fn info(&self, net: &NetRef) -> Result<NetworkInfo> {
+        let mut nets = self.lock();
+        let o = Self::find(&mut nets, net)?;
+        Ok(NetworkInfo {
+            net: o.net_ref(),
+            active: o.is_active(),
+            persistent: o.persistent,
+            autostart: o.autostart,
+        })
+    }
+
+    /// Names of active (`active`) or inactive networks, at most `max`.
+    pub fn names(&self, active: bool, max: usize) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|o| o.is_active() == active)
+            .take(max)
+            .map(|o| o.def.name.clone())
+            .collect()
+    }
+
+    /// The network's XML; `flags` may hold [`XML_INACTIVE`].
+    pub fn xml_desc(&self, net: &NetRef, flags: u32) -> Result<String> {
+        let mut nets = self.lock();
+        let o = Self::find(&mut nets, net)?;
+        if flags & XML_INACTIVE != 0 {
+            Ok(o.config().to_xml(FormatFlags::INACTIVE))
+        } else {
+            Ok(o.def.to_xml(FormatFlags::ACTIVE))
+        }
+    }
+
+    /// The network's bridge device.
+    pub fn bridge_name(&self, net: &NetRef) -> Result<String> {
+        let mut nets = self.lock();
+        let o = Self::find(&mut nets, net)?;
+        o.def.bridge.clone().ok_or_else(|| {
+            Error::Internal(format!(
+                "network '{}' does not have a bridge name.",
+                o.def.name
+            ))
+        })
+    }
+
+    // ----- lifecycle -----------------------------------------------------
+
+    /// Parses and completes a definition the way net-define and net-create
+    /// do, checking it against the networks that exist.
+    fn prepare(&self, nets: &Networks, xml: &str) -> Result<NetworkDef> {
+        let mut def = NetworkDef::parse(xml)?;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let uuid = defaults::assign_uuid(&mut def, &mut *rng);
+        if let Some(o) = nets.values().find(|o| o.uuid() == uuid) {
+            if o.def.name != def.name {
+                return Err(Error::OperationFailed(format!(
+                    "network '{}' is already defined with uuid {uuid}",
+                    o.def.name
+                )));
+            }
+        } else if let Some(o) = nets.get(&def.name) {
+            return Err(Error::OperationFailed(format!(
+                "network '{}' already exists with uuid {}",
+                def.name,
+                o.uuid()
+            )));
+        }
+        // Bridge names taken: other networks' bridges and, for a generated
+        // name, host devices too (an explicit name that a host device
+        // already has is reported when the bridge is created).
+        let others: Vec<&str> = nets
+            .values()
+            .filter(|o| o.def.name != def.name)
+            .flat_map(|o| [Some(&o.def), o.new_def.as_ref()])
+            .flatten()
+            .filter_map(|d| d.bridge.as_deref())
+            .collect();
+        let generated = def.bridge.as_deref().is_none_or(|b| b.contains("%d"));
+        let host_links: Vec<String> = if generated {
+            self.host
+                .netlink
+                .links()
+                .map(|l| l.into_iter().map(|l| l.name).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let in_use = |n: &str| others.contains(&n) || host_links.iter().any(|l| l == n);
+        defaults::prepare_define(&mut def, &in_use, &mut *rng)?;
+        Ok(def)
+    }
+
+    fn save_config(&self, def: &NetworkDef) -> Result<()> {
+        let mut text = config_header(&def.name);
+        text.push_str(&def.to_xml(FormatFlags::INACTIVE));
+        store::write_atomic(
+            &self.cfg.paths.network_config(&def.name),
+            text.as_bytes(),
+            0o600,
+        )
+        .map_err(|e| {
+            Error::System(format!(
+                "cannot save configuration of network '{}': {e}",
+                def.name
+            ))
+        })
+    }
+
+    fn save_status(&self, obj: &NetworkObj) {
+        let Some(steps) = &obj.setup else {
+            return;
+        };
+        let status = NetworkStatus {
+            setup: steps.clone(),
+            def: obj.def.clone(),
+        };
+        let path = self.cfg.paths.network_status(&obj.def.name);
+        if let Err(e) = store::write_atomic(&path, status.to_xml().as_bytes(), 0o600) {
+            log::error!(
+                "network '{}': cannot write {}: {e}",
+                obj.def.name,
+                path.display()
+            );
+        }
+    }
+
+    /// `net-define`: adds or replaces a persistent definition. A running
+    /// network keeps its live definition until it is restarted.
+    pub fn define_xml(&self, xml: &str, _flags: u32) -> Result<NetRef> {
+        let mut nets = self.lock();
+        let def = self.prepare(&nets, xml)?;
+        self.save_config(&def)?;
+        let name = def.name.clone();
+        match nets.get_mut(&name) {
+            Some(obj) => {
+                if obj.is_active() {
+                    obj.new_def = Some(def);
+                } else {
+                    obj.def = def;
+                }
+                obj.persistent = true;
+            }
+            None => {
+                nets.insert(
+                    name.clone(),
+                    NetworkObj {
+                        def,
+                        new_def: None,
+                        persistent: true,
+                        autostart: false,
+                        setup: None,
+                        respawns: Vec::new(),
+                    },
+                );
+            }
+        }
+        let obj = nets
+            .get(&name)
+            .ok_or_else(|| Error::Internal(format!("network '{name}' vanished")))?;
+        self.emit(obj, Lifecycle::Defined);
+        Ok(obj.net_ref())
+    }
+
+    /// `net-create`: starts a transient network (or, for a defined inactive
+    /// network of the same name and UUID, starts it with this definition).
+    pub fn create_xml(&self, xml: &str, _flags: u32) -> Result<NetRef> {
+        let mut nets = self.lock();
+        let def = self.prepare(&nets, xml)?;
+        let name = def.name.clone();
+        if let Some(obj) = nets.get(&name) {
+            if obj.is_active() {
+                return Err(Error::OperationInvalid(format!(
+                    "network is already active as '{name}'"
+                )));
+            }
+        }
+        setup::check_supported(&def)?;
+        let def = live_def(&def);
+        let steps = setup::start(&self.ctx(), &def)?;
+        let obj = match nets.remove(&name) {
+            Some(mut obj) => {
+                let config = std::mem::replace(&mut obj.def, def);
+                obj.new_def = Some(obj.new_def.take().unwrap_or(config));
+                obj.setup = Some(steps);
+                obj
+            }
+            None => NetworkObj {
+                def,
+                new_def: None,
+                persistent: false,
+                autostart: false,
+                setup: Some(steps),
+                respawns: Vec::new(),
+            },
+        };
+        self.save_status(&obj);
+        self.emit(&obj, Lifecycle::Started);
+        let r = obj.net_ref();
+        nets.insert(name, obj);
+        Ok(r)
+    }
+
+    /// `net-start`.
+    pub fn create(&self, net: &NetRef) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        if obj.is_active() {
+            return Err(Error::OperationInvalid(
+                "network is already active".to_string(),
+            ));
+        }
+        if let Some(d) = obj.new_def.take() {
+            obj.def = d;
+        }
+        let live = live_def(&obj.def);
+        let steps = setup::start(&self.ctx(), &live)?;
+        // While running, `def` is the live definition and `new_def` the
+        // persistent one, restored when the network stops.
+        obj.new_def = Some(std::mem::replace(&mut obj.def, live));
+        obj.setup = Some(steps);
+        obj.respawns.clear();
+        self.save_status(obj);
+        self.emit(obj, Lifecycle::Started);
+        Ok(())
+    }
+
+    /// `net-destroy`: undoes everything start did. Teardown goes on past
+    /// failures; they are logged.
+    pub fn destroy(&self, net: &NetRef) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let name = obj.def.name.clone();
+        let Some(steps) = obj.setup.take() else {
+            return Err(Error::OperationInvalid(format!(
+                "network '{name}' is not active"
+            )));
+        };
+        for e in setup::stop(&self.ctx(), &name, &steps) {
+            log::error!("network '{name}': during destroy: {e}");
+        }
+        let _ = store::remove_if_exists(&self.cfg.paths.network_status(&name));
+        self.emit(obj, Lifecycle::Stopped);
+        if !obj.persistent {
+            let def = obj.def.clone();
+            nets.remove(&name);
+            setup::remove_dnsmasq_files(&self.cfg.paths, &def);
+        } else if let Some(d) = obj.new_def.take() {
+            obj.def = d;
+        }
+        Ok(())
+    }
+
+    /// `net-undefine`: removes the configuration. A running network keeps
+    /// running, as a transient one.
+    pub fn undefine(&self, net: &NetRef) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let name = obj.def.name.clone();
+        if !obj.persistent {
+            return Err(Error::OperationInvalid(
+                "can't undefine transient network".to_string(),
+            ));
+        }
+        let paths = &self.cfg.paths;
+        store::remove_if_exists(&paths.autostart_link(&name))
+            .and_then(|()| store::remove_if_exists(&paths.network_config(&name)))
+            .map_err(|e| {
+                Error::System(format!(
+                    "cannot remove configuration of network '{name}': {e}"
+                ))
+            })?;
+        obj.autostart = false;
+        obj.persistent = false;
+        self.emit(obj, Lifecycle::Undefined);
+        if obj.is_active() {
+            obj.new_def = None;
+        } else {
+            let def = obj.def.clone();
+            nets.remove(&name);
+            setup::remove_dnsmasq_files(paths, &def);
+        }
+        Ok(())
+    }
+
+    /// Whether the network starts with the daemon.
+    pub fn autostart_of(&self, net: &NetRef) -> Result<bool> {
+        let mut nets = self.lock();
+        Ok(Self::find(&mut nets, net)?.autostart)
+    }
+
+    /// `net-autostart [--disable]`.
+    pub fn set_autostart(&self, net: &NetRef, on: bool) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        if !obj.persistent {
+            return Err(Error::OperationInvalid(
+                "cannot set autostart for transient network".to_string(),
+            ));
+        }
+        let paths = &self.cfg.paths;
+        let name = obj.def.name.clone();
+        let link = paths.autostart_link(&name);
+        let res = if on {
+            match fs::symlink_metadata(&link) {
+                Ok(_) => Ok(()),
+                Err(_) => std::os::unix::fs::symlink(format!("../{name}.xml"), &link),
+            }
+        } else {
+            store::remove_if_exists(&link)
+        };
+        res.map_err(|e| {
+            Error::System(format!(
+                "Failed to {} autostart link '{}' for network '{name}': {e}",
+                if on { "create" } else { "delete" },
+                link.display()
+            ))
+        })?;
+        obj.autostart = on;
+        Ok(())
+    }
+
+    /// Stops every running network (for tests and explicit shutdown; the
+    /// daemon itself leaves networks running when it exits).
+    pub fn destroy_all(&self) {
+        let refs: Vec<NetRef> = self
+            .lock()
+            .values()
+            .filter(|o| o.is_active())
+            .map(NetworkObj::net_ref)
+            .collect();
+        for r in refs {
+            if let Err(e) = self.destroy(&r) {
+                log::error!("network '{}': {e}", r.name);
+            }
+        }
+    }
+
+    /// The setup record of a running network (for diagnostics and tests).
+    pub fn setup_of(&self, net: &NetRef) -> Result<Option<Vec<SetupStep>>> {
+        let mut nets = self.lock();
+        Ok(Self::find(&mut nets, net)?.setup.clone())
+    }
+
+    /// Counts of active and inactive networks.
+    pub fn counts(&self) -> (usize, usize) {
+        let nets = self.lock();
+        let active = nets.values().filter(|o| o.is_active()).count();
+        (active, nets.len() - active)
+    }
+
+    /// Names to UUIDs of all networks.
+    pub fn uuids(&self) -> HashMap<String, Uuid> {
+        self.lock()
+            .values()
+            .map(|o| (o.def.name.clone(), o.uuid()))
+            .collect()
+    }
+}
+
+/// The definition a network runs with: the configuration plus what libvirt
+/// fills in at start (NAT's default source port range).
+fn live_def(config: &NetworkDef) -> NetworkDef {
+    let mut live = config.clone();
+    if live.forward.mode == virtnet_conf::ForwardMode::Nat && live.forward.nat_port.is_none() {
+        live.forward.nat_port = Some(virtnet_conf::PortRange {
+            start: 1024,
+            end: 65535,
+        });
+    }
+    live
+}
+
+/// `NAME.xml` files of a directory, as (NAME, path), sorted by name.
+fn xml_files(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let name = file.strip_suffix(".xml")?.to_string();
+            (!name.is_empty() && !name.starts_with('.')).then(|| (name, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,152 @@
+//! The driver's errors, each carrying the libvirt error code, domain and
+//! message a libvirt client expects for the same failure.
+
+/// libvirt's `virErrorDomain` values the driver reports under.
+pub mod domain {
+    /// `VIR_FROM_NONE`.
+    pub const NONE: i32 = 0;
+    /// `VIR_FROM_NETWORK`.
+    pub const NETWORK: i32 = 19;
+}
+
+/// libvirt's `virErrorNumber` values the driver reports.
+pub mod code {
+    /// `VIR_ERR_INTERNAL_ERROR`.
+    pub const INTERNAL_ERROR: i32 = 1;
+    /// `VIR_ERR_NO_SUPPORT`.
+    pub const NO_SUPPORT: i32 = 3;
+    /// `VIR_ERR_INVALID_ARG`.
+    pub const INVALID_ARG: i32 = 8;
+    /// `VIR_ERR_OPERATION_FAILED`.
+    pub const OPERATION_FAILED: i32 = 9;
+    /// `VIR_ERR_SYSTEM_ERROR`.
+    pub const SYSTEM_ERROR: i32 = 38;
+    /// `VIR_ERR_NO_NETWORK`.
+    pub const NO_NETWORK: i32 = 43;
+    /// `VIR_ERR_OPERATION_INVALID`.
+    pub const OPERATION_INVALID: i32 = 55;
+    /// `VIR_ERR_CONFIG_UNSUPPORTED`.
+    pub const CONFIG_UNSUPPORTED: i32 = 67;
+    /// `VIR_ERR_NO_NETWORK_PORT`.
+    pub const NO_NETWORK_PORT: i32 = 99;
+    /// `VIR_ERR_NETWORK_PORT_EXIST`.
+    pub const NETWORK_PORT_EXIST: i32 = 98;
+    /// `VIR_ERR_NO_NETWORK_METADATA`.
+    pub const NO_NETWORK_METADATA: i32 = 107;
+    /// `VIR_ERR_HOOK_SCRIPT_FAILED`.
+    pub const HOOK_SCRIPT_FAILED: i32 = 70;
+}
+
+/// A failure of a driver operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No network with that name.
+    #[error("Network not found: no network with matching name '{0}'")]
+    NoNetworkName(String),
+    /// No network with that UUID.
+    #[error("Network not found: no network with matching uuid '{0}'")]
+    NoNetworkUuid(String),
+    /// No network matching a reference a client holds (UUID and name).
+    #[error("Network not found: no network with matching uuid '{uuid}' ({name})")]
+    NoNetwork {
+        /// UUID of the reference.
+        uuid: String,
+        /// Name of the reference.
+        name: String,
+    },
+    /// The operation does not apply in the object's current state
+    /// (`VIR_ERR_OPERATION_INVALID`).
+    #[error("Requested operation is not valid: {0}")]
+    OperationInvalid(String),
+    /// The operation was refused (`VIR_ERR_OPERATION_FAILED`).
+    #[error("operation failed: {0}")]
+    OperationFailed(String),
+    /// The definition asks for something this host or driver cannot do.
+    #[error("unsupported configuration: {0}")]
+    Unsupported(String),
+    /// An argument is invalid (`VIR_ERR_INVALID_ARG`).
+    #[error("invalid argument: {0}")]
+    InvalidArg(String),
+    /// Something failed inside the driver.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A host operation failed; the text names the network and the object.
+    #[error("{0}")]
+    System(String),
+    /// A network or port definition was rejected.
+    #[error(transparent)]
+    Conf(#[from] virtnet_conf::Error),
+    /// dnsmasq configuration could not be generated.
+    #[error(transparent)]
+    Dnsmasq(#[from] virtnet_dnsmasq::Error),
+    /// No port with that UUID.
+    #[error("network port not found: {0}")]
+    NoPort(String),
+    /// The procedure is not implemented.
+    #[error("this function is not supported by the connection driver: {0}")]
+    NoSupport(String),
+    /// A hook script failed.
+    #[error("Hook script execution failed: {0}")]
+    Hook(String),
+}
+
+/// Result of a driver operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A host operation on network `network` failed.
+    pub fn host(network: &str, what: impl std::fmt::Display) -> Error {
+        Error::System(format!("network '{network}': {what}"))
+    }
+
+    /// libvirt's error code for this error.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::NoNetworkName(_) | Error::NoNetworkUuid(_) | Error::NoNetwork { .. } => {
+                code::NO_NETWORK
+            }
+            Error::OperationInvalid(_) => code::OPERATION_INVALID,
+            Error::OperationFailed(_) => code::OPERATION_FAILED,
+            Error::Unsupported(_) => code::CONFIG_UNSUPPORTED,
+            Error::InvalidArg(_) => code::INVALID_ARG,
+            Error::Internal(_) => code::INTERNAL_ERROR,
+            Error::System(_) => code::SYSTEM_ERROR,
+            Error::Conf(e) => e.kind().code(),
+            Error::Dnsmasq(e) => e.kind().code(),
+            Error::NoPort(_) => code::NO_NETWORK_PORT,
+            Error::Hook(_) => code::HOOK_SCRIPT_FAILED,
+            Error::NoSupport(_) => code::NO_SUPPORT,
+        }
+    }
+
+    /// libvirt's error domain for this error.
+    pub fn domain(&self) -> i32 {
+        match self {
+            Error::Conf(e) => e.domain().code(),
+            _ => domain::NETWORK,
+        }
+    }
+
+    /// The text libvirt substitutes into its message template for this code
+    /// (what follows `operation failed: ` and the like).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::NoNetworkName(n) => format!("no network with matching name '{n}'"),
+            Error::NoNetworkUuid(u) => format!("no network with matching uuid '{u}'"),
+            Error::NoNetwork { uuid, name } => {
+                format!("no network with matching uuid '{uuid}' ({name})")
+            }
+            Error::OperationInvalid(s)
+            | Error::OperationFailed(s)
+            | Error::Unsupported(s)
+            | Error::InvalidArg(s)
+            | Error::Internal(s)
+            | Error::System(s)
+            | Error::NoPort(s)
+            | Error::Hook(s)
+            | Error::NoSupport(s) => s.clone(),
+            Error::Conf(e) => e.detail().unwrap_or_default().to_string(),
+            Error::Dnsmasq(e) => e.detail(),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The host effects the driver uses, bundled: netlink, sysctls, firewall and
+//! dnsmasq supervision. [`Host::real`] is the host itself; tests build a
+//! [`Host`] from `virtnet_host::fake` recorders.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use virtnet_host::dnsmasq::{DeathHook, Dnsmasq, DnsmasqSupervisor};
+use virtnet_host::firewall::{Firewall, Nftables};
+use virtnet_host::netlink::{Netlink, NetlinkOps};
+use virtnet_host::sysctl::{ProcSysctl, Sysctl};
+
+/// Everything the driver may change on the host.
+#[derive(Clone)]
+pub struct Host {
+    /// Links, addresses, routes.
+    pub netlink: Arc<dyn NetlinkOps + Send + Sync>,
+    /// `/proc/sys/net`.
+    pub sysctl: Arc<dyn Sysctl + Send + Sync>,
+    /// nftables rules of each network.
+    pub firewall: Arc<dyn Firewall + Send + Sync>,
+    /// One dnsmasq per network.
+    pub dnsmasq: Arc<dyn DnsmasqSupervisor + Send + Sync>,
+    /// The dnsmasq binary.
+    pub dnsmasq_binary: PathBuf,
+    /// Root of sysfs (`/sys`), for SR-IOV virtual functions.
+    pub sysfs_root: PathBuf,
+}
+
+impl Host {
+    /// The real host. `on_dnsmasq_death` runs (on a monitor thread) when a
+    /// supervised dnsmasq exits without being asked to.
+    pub fn real(on_dnsmasq_death: DeathHook) -> std::io::Result<Host> {
+        let netlink = Netlink::open().map_err(std::io::Error::other)?;
+        Ok(Host {
+            netlink: Arc::new(netlink),
+            sysctl: Arc::new(ProcSysctl::default()),
+            firewall: Arc::new(Nftables::default()),
+            dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)),
+            dnsmasq_binary: find_program("dnsmasq").unwrap_or_else(|| "/usr/sbin/dnsmasq".into()),
+            sysfs_root: PathBuf::from("/sys"),
+        })
+    }
+}
+
+/// Look a program up in `PATH` and the sbin directories.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            ["/usr/sbin", "/sbin", "/usr/local/sbin"]
+                .iter()
+                .map(PathBuf::from),
+        )
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,430 @@
+//! virtnetd's side of libvirt's remote protocol: the listening sockets, one
+//! thread per client connection, the mapping of each procedure to the
+//! driver, and the fan-out of events to the clients that registered for
+//! them.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use virtnet_conf::Uuid;
+use virtnet_rpc::protocol::{self, *};
+use virtnet_rpc::{
+    Call, CallContext, ConnectionInfo, ErrorCode, ErrorDomain, Event, EventSink, Handler,
+    RemoteError, Reply, ServeOptions,
+};
+
+use crate::driver::{Driver, NetRef};
+use crate::error::Error;
+use crate::events::{EventKind, NetworkEvent};
+
+/// The libvirt version whose network XML and behaviour virtnet follows,
+/// reported by `virConnectGetLibVersion` (major * 1,000,000 + minor * 1,000
+/// + release).
+pub const LIBVIRT_COMPAT_VERSION: u64 = 11_003_000;
+
+/// virtnet's own version, reported by `virConnectGetVersion`.
+pub fn own_version() -> u64 {
+    let parse = |s: &str| s.parse::<u64>().unwrap_or(0);
+    parse(env!("CARGO_PKG_VERSION_MAJOR")) * 1_000_000
+        + parse(env!("CARGO_PKG_VERSION_MINOR")) * 1_000
+        + parse(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
+fn remote(e: Error) -> RemoteError {
+    RemoteError::new(ErrorCode(e.code()), ErrorDomain(e.domain()), e.detail())
+}
+
+fn net_ref(n: &NonnullNetwork) -> NetRef {
+    NetRef {
+        name: n.name.clone(),
+        uuid: Uuid(n.uuid),
+    }
+}
+
+fn nonnull(r: &NetRef) -> NonnullNetwork {
+    NonnullNetwork {
+        name: r.name.clone(),
+        uuid: r.uuid.0,
+    }
+}
+
+/// One client's registration for network events.
+struct Registration {
+    conn: u64,
+    event_id: i32,
+    network: Option<Uuid>,
+    sink: EventSink,
+}
+
+/// Serves the driver over libvirt's remote protocol.
+pub struct Server {
+    driver: Arc<Driver>,
+    registrations: Mutex<HashMap<i32, Registration>>,
+    next_callback: AtomicI32,
+}
+
+impl Server {
+    /// A server for `driver`; starts the thread that delivers the driver's
+    /// events to registered clients.
+    pub fn new(driver: Arc<Driver>) -> Arc<Server> {
+        let server = Arc::new(Server {
+            driver: driver.clone(),
+            registrations: Mutex::new(HashMap::new()),
+            next_callback: AtomicI32::new(1),
+        });
+        let (tx, rx) = mpsc::channel::<NetworkEvent>();
+        driver.events.subscribe(tx);
+        let weak = Arc::downgrade(&server);
+        std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || {
+                while let Ok(ev) = rx.recv() {
+                    match weak.upgrade() {
+                        Some(s) => s.deliver(&ev),
+                        None => break,
+                    }
+                }
+            })
+            .map(drop)
+            .unwrap_or_else(|e| log::error!("cannot start the event thread: {e}"));
+        server
+    }
+
+    fn registrations(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Registration>> {
+        self.registrations.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn deliver(&self, ev: &NetworkEvent) {
+        let mut regs = self.registrations();
+        let mut dead = Vec::new();
+        let net = NonnullNetwork {
+            name: ev.name.clone(),
+            uuid: ev.uuid.0,
+        };
+        for (id, reg) in regs.iter() {
+            if reg.network.is_some_and(|u| u != ev.uuid) {
+                continue;
+            }
+            let msg = match (&ev.kind, reg.event_id) {
+                (EventKind::Lifecycle(l), network_event::ID_LIFECYCLE) => {
+                    Event::NetworkEventLifecycle(NetworkEventLifecycleMsg {
+                        callback_id: *id,
+                        net: net.clone(),
+                        event: *l as i32,
+                        detail: 0,
+                    })
+                }
+                (EventKind::MetadataChange { kind, nsuri }, network_event::ID_METADATA_CHANGE) => {
+                    Event::NetworkEventCallbackMetadataChange(
+                        NetworkEventCallbackMetadataChangeMsg {
+                            callback_id: *id,
+                            net: net.clone(),
+                            kind: *kind,
+                            nsuri: nsuri.clone(),
+                        },
+                    )
+                }
+                _ => continue,
+            };
+            if reg.sink.send(&msg).is_err() {
+                dead.push(*id);
+            }
+        }
+        for id in dead {
+            regs.remove(&id);
+        }
+    }
+
+    /// Binds the read-write (mode 0600) and read-only (mode 0666) sockets.
+    /// A socket file left by a daemon that is gone is replaced; one that a
+    /// live daemon answers on is an error.
+    pub fn bind(rw: &Path, ro: &Path) -> io::Result<(UnixListener, UnixListener)> {
+        Ok((bind_socket(rw, 0o600)?, bind_socket(ro, 0o666)?))
+    }
+
+    /// Accepts clients on `listener` forever, one thread each.
+    pub fn serve(self: &Arc<Self>, listener: UnixListener, read_only: bool) {
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => self.spawn_connection(s, read_only),
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    fn spawn_connection(self: &Arc<Self>, stream: UnixStream, read_only: bool) {
+        let server = self.clone();
+        let res = std::thread::Builder::new()
+            .name("client".into())
+            .spawn(move || {
+                let opts = ServeOptions {
+                    read_only,
+                    ..ServeOptions::default()
+                };
+                if let Err(e) = virtnet_rpc::serve_connection(stream, &*server, &opts) {
+                    log::debug!("client connection ended: {e}");
+                }
+            });
+        if let Err(e) = res {
+            log::error!("cannot start a client thread: {e}");
+        }
+    }
+
+    fn audit(ctx: &CallContext<'_>, what: &str) {
+        match ctx.conn.peer {
+            Some(p) => log::info!("client uid={} pid={}: {what}", p.uid, p.pid),
+            None => log::info!("client (tunnel): {what}"),
+        }
+    }
+
+    fn dispatch(&self, ctx: &mut CallContext<'_>, call: Call) -> Result<Reply, Error> {
+        let d = &*self.driver;
+        Ok(match call {
+            Call::ConnectOpen(_) => Reply::ConnectOpen(()),
+            Call::ConnectClose(()) => Reply::ConnectClose(()),
+            Call::AuthList(()) => Reply::AuthList(AuthListRet {
+                types: vec![protocol::auth::NONE],
+            }),
+            Call::AuthPolkit(()) => Reply::AuthPolkit(AuthPolkitRet { complete: 1 }),
+            Call::ConnectSetIdentity(_) => Reply::ConnectSetIdentity(()),
+            Call::ConnectSupportsFeature(a) => {
+                let supported = matches!(
+                    a.feature,
+                    feature::NETWORK_UPDATE_HAS_CORRECT_ORDER
+                        | feature::REMOTE_EVENT_CALLBACK
+                        | feature::REMOTE_CLOSE_CALLBACK
+                        | feature::TYPED_PARAM_STRING
+                );
+                Reply::ConnectSupportsFeature(ConnectSupportsFeatureRet {
+                    supported: i32::from(supported),
+                })
+            }
+            Call::ConnectGetType(()) => Reply::ConnectGetType(ConnectGetTypeRet {
+                r#type: "network".into(),
+            }),
+            Call::ConnectGetUri(()) => Reply::ConnectGetUri(ConnectGetUriRet {
+                uri: ctx
+                    .conn
+                    .open
+                    .as_ref()
+                    .and_then(|o| o.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "virtnet:///system".into()),
+            }),
+            Call::ConnectGetHostname(()) => Reply::ConnectGetHostname(ConnectGetHostnameRet {
+                hostname: nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "localhost".into()),
+            }),
+            Call::ConnectGetVersion(()) => Reply::ConnectGetVersion(ConnectGetVersionRet {
+                hv_ver: own_version(),
+            }),
+            Call::ConnectGetLibVersion(()) => {
+                Reply::ConnectGetLibVersion(ConnectGetLibVersionRet {
+                    lib_ver: LIBVIRT_COMPAT_VERSION,
+                })
+            }
+            Call::ConnectIsSecure(()) => Reply::ConnectIsSecure(ConnectIsSecureRet { secure: 1 }),
+            Call::ConnectRegisterCloseCallback(()) => Reply::ConnectRegisterCloseCallback(()),
+            Call::ConnectUnregisterCloseCallback(()) => Reply::ConnectUnregisterCloseCallback(()),
+
+            Call::ConnectListAllNetworks(a) => {
+                let list = d.list_all(a.flags);
+                let ret = u32::try_from(list.len()).unwrap_or(u32::MAX);
+                let nets = if a.need_results != 0 {
+                    list.iter().map(|i| nonnull(&i.net)).collect()
+                } else {
+                    Vec::new()
+                };
+                Reply::ConnectListAllNetworks(ConnectListAllNetworksRet { nets, ret })
+            }
+            Call::ConnectNumOfNetworks(()) => {
+                Reply::ConnectNumOfNetworks(ConnectNumOfNetworksRet {
+                    num: i32::try_from(d.counts().0).unwrap_or(i32::MAX),
+                })
+            }
+            Call::ConnectNumOfDefinedNetworks(()) => {
+                Reply::ConnectNumOfDefinedNetworks(ConnectNumOfNetworksRet {
+                    num: i32::try_from(d.counts().1).unwrap_or(i32::MAX),
+                })
+            }
+            Call::ConnectListNetworks(a) => Reply::ConnectListNetworks(ConnectListNetworksRet {
+                names: d.names(true, usize::try_from(a.maxnames).unwrap_or(0)),
+            }),
+            Call::ConnectListDefinedNetworks(a) => {
+                Reply::ConnectListDefinedNetworks(ConnectListNetworksRet {
+                    names: d.names(false, usize::try_from(a.maxnames).unwrap_or(0)),
+                })
+            }
+            Call::NetworkLookupByName(a) => Reply::NetworkLookupByName(NetworkRet {
+                net: nonnull(&d.lookup_by_name(&a.name)?),
+            }),
+            Call::NetworkLookupByUuid(a) => Reply::NetworkLookupByUuid(NetworkRet {
+                net: nonnull(&d.lookup_by_uuid(&Uuid(a.uuid))?),
+            }),
+            Call::NetworkDefineXml(a) => {
+                let r = d.define_xml(&a.xml, 0)?;
+                Self::audit(ctx, &format!("defined network '{}'", r.name));
+                Reply::NetworkDefineXml(NetworkRet { net: nonnull(&r) })
+            }
+            Call::NetworkDefineXmlFlags(a) => {
+                let r = d.define_xml(&a.xml, a.flags)?;
+                Self::audit(ctx, &format!("defined network '{}'", r.name));
+                Reply::NetworkDefineXmlFlags(NetworkRet { net: nonnull(&r) })
+            }
+            Call::NetworkCreateXml(a) => {
+                let r = d.create_xml(&a.xml, 0)?;
+                Self::audit(ctx, &format!("created network '{}'", r.name));
+                Reply::NetworkCreateXml(NetworkRet { net: nonnull(&r) })
+            }
+            Call::NetworkCreateXmlFlags(a) => {
+                let r = d.create_xml(&a.xml, a.flags)?;
+                Self::audit(ctx, &format!("created network '{}'", r.name));
+                Reply::NetworkCreateXmlFlags(NetworkRet { net: nonnull(&r) })
+            }
+            Call::NetworkCreate(a) => {
+                d.create(&net_ref(&a.net))?;
+                Self::audit(ctx, &format!("started network '{}'", a.net.name));
+                Reply::NetworkCreate(())
+            }
+            Call::NetworkDestroy(a) => {
+                d.destroy(&net_ref(&a.net))?;
+                Self::audit(ctx, &format!("destroyed network '{}'", a.net.name));
+                Reply::NetworkDestroy(())
+            }
+            Call::NetworkUndefine(a) => {
+                d.undefine(&net_ref(&a.net))?;
+                Self::audit(ctx, &format!("undefined network '{}'", a.net.name));
+                Reply::NetworkUndefine(())
+            }
+            Call::NetworkGetXmlDesc(a) => Reply::NetworkGetXmlDesc(XmlRet {
+                xml: d.xml_desc(&net_ref(&a.net), a.flags)?,
+            }),
+            Call::NetworkGetAutostart(a) => Reply::NetworkGetAutostart(NetworkGetAutostartRet {
+                autostart: i32::from(d.autostart_of(&net_ref(&a.net))?),
+            }),
+            Call::NetworkSetAutostart(a) => {
+                d.set_autostart(&net_ref(&a.net), a.autostart != 0)?;
+                Self::audit(
+                    ctx,
+                    &format!(
+                        "set autostart of network '{}' to {}",
+                        a.net.name,
+                        a.autostart != 0
+                    ),
+                );
+                Reply::NetworkSetAutostart(())
+            }
+            Call::NetworkGetBridgeName(a) => Reply::NetworkGetBridgeName(NetworkGetBridgeNameRet {
+                name: d.bridge_name(&net_ref(&a.net))?,
+            }),
+            Call::NetworkIsActive(a) => Reply::NetworkIsActive(NetworkIsActiveRet {
+                active: i32::from(d.info(&net_ref(&a.net))?.active),
+            }),
+            Call::NetworkIsPersistent(a) => Reply::NetworkIsPersistent(NetworkIsPersistentRet {
+                persistent: i32::from(d.info(&net_ref(&a.net))?.persistent),
+            }),
+
+            Call::ConnectNetworkEventRegisterAny(a) => {
+                if a.event_id != network_event::ID_LIFECYCLE
+                    && a.event_id != network_event::ID_METADATA_CHANGE
+                {
+                    return Err(Error::InvalidArg(format!(
+                        "unsupported event ID {}",
+                        a.event_id
+                    )));
+                }
+                let network = match &a.net {
+                    Some(n) => Some(d.info(&net_ref(n))?.net.uuid),
+                    None => None,
+                };
+                let id = self.next_callback.fetch_add(1, Ordering::Relaxed);
+                self.registrations().insert(
+                    id,
+                    Registration {
+                        conn: ctx.conn.id,
+                        event_id: a.event_id,
+                        network,
+                        sink: ctx.events.clone(),
+                    },
+                );
+                Reply::ConnectNetworkEventRegisterAny(ConnectNetworkEventRegisterAnyRet {
+                    callback_id: id,
+                })
+            }
+            Call::ConnectNetworkEventDeregisterAny(a) => {
+                let mut regs = self.registrations();
+                match regs.get(&a.callback_id) {
+                    Some(r) if r.conn == ctx.conn.id => {
+                        regs.remove(&a.callback_id);
+                    }
+                    _ => {
+                        return Err(Error::InvalidArg(format!(
+                            "callback ID {} not registered",
+                            a.callback_id
+                        )));
+                    }
+                }
+                Reply::ConnectNetworkEventDeregisterAny(())
+            }
+            other => {
+                return Err(Error::NoSupport(other.procedure().api_name().to_string()));
+            }
+        })
+    }
+}
+
+impl Handler for Server {
+    fn call(&self, ctx: &mut CallContext<'_>, call: Call) -> Result<Reply, RemoteError> {
+        self.dispatch(ctx, call).map_err(remote)
+    }
+
+    fn connected(&self, conn: &ConnectionInfo, _events: &EventSink) {
+        match conn.peer {
+            Some(p) => log::debug!(
+                "connection {} from uid={} pid={}{}",
+                conn.id,
+                p.uid,
+                p.pid,
+                if conn.read_only { " (read-only)" } else { "" }
+            ),
+            None => log::debug!("connection {}", conn.id),
+        }
+    }
+
+    fn unknown_procedure(&self, conn: &ConnectionInfo, procedure: i32) {
+        log::info!("connection {}: unknown procedure {procedure}", conn.id);
+    }
+
+    fn disconnected(&self, conn: &ConnectionInfo) {
+        self.registrations().retain(|_, r| r.conn != conn.id);
+    }
+}
+
+fn bind_socket(path: &Path, mode: u32) -> io::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "'{}' is in use: is another virtnetd running?",
+                    path.display()
+                ),
+            ));
+        }
+        fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    Ok(listener)
+}

@@ -1,0 +1,163 @@
+//! On-disk state: where virtnetd keeps configuration, status and dnsmasq files,
+//! and how it writes them (atomically, so a crash never leaves half a file).
+//!
+//! ```text
+//! CONFIG/networks/NAME.xml                persistent definitions (net-define)
+//! CONFIG/networks/autostart/NAME.xml      symlink to ../NAME.xml when autostart is on
+//! CONFIG/networks/ports/NAME/UUID.xml     persistent port attachments
+//! RUN/network/NAME.xml                    status: live definition + how to undo its setup
+//! RUN/network/NAME/UUID.xml               port status
+//! RUN/virtnetd-sock, RUN/virtnetd-sock-ro sockets
+//! STATE/dnsmasq/NAME.conf, .hostsfile, .addnhosts, .pid, BRIDGE.status (leases)
+//! ```
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The three directory roots virtnetd works under.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Persistent configuration (default `/etc/virtnet`).
+    pub config_dir: PathBuf,
+    /// Runtime state that does not survive a reboot (default `/run/virtnet`).
+    pub run_dir: PathBuf,
+    /// Persistent state (default `/var/lib/virtnet`).
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// Default locations for the system instance.
+    pub fn system() -> Self {
+        Paths {
+            config_dir: PathBuf::from("/etc/virtnet"),
+            run_dir: PathBuf::from("/run/virtnet"),
+            state_dir: PathBuf::from("/var/lib/virtnet"),
+        }
+    }
+
+    /// Directory of persistent network definitions.
+    pub fn networks_dir(&self) -> PathBuf {
+        self.config_dir.join("networks")
+    }
+
+    /// Directory of autostart links.
+    pub fn autostart_dir(&self) -> PathBuf {
+        self.networks_dir().join("autostart")
+    }
+
+    /// Persistent definition of one network.
+    pub fn network_config(&self, name: &str) -> PathBuf {
+        self.networks_dir().join(format!("{name}.xml"))
+    }
+
+    /// Autostart link of one network.
+    pub fn autostart_link(&self, name: &str) -> PathBuf {
+        self.autostart_dir().join(format!("{name}.xml"))
+    }
+
+    /// Directory of status files of active networks.
+    pub fn status_dir(&self) -> PathBuf {
+        self.run_dir.join("network")
+    }
+
+    /// Status file of one active network.
+    pub fn network_status(&self, name: &str) -> PathBuf {
+        self.status_dir().join(format!("{name}.xml"))
+    }
+
+    /// Hook scripts directory (`CONFIG/hooks`).
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.config_dir.join("hooks")
+    }
+
+    /// Directory for dnsmasq's configuration, host files and pid files.
+    pub fn dnsmasq_dir(&self) -> PathBuf {
+        self.state_dir.join("dnsmasq")
+    }
+
+    /// Read-write socket (root only).
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join("virtnetd-sock")
+    }
+
+    /// Read-only socket (anyone may connect).
+    pub fn socket_ro(&self) -> PathBuf {
+        self.run_dir.join("virtnetd-sock-ro")
+    }
+
+    /// Create every directory virtnetd writes to.
+    pub fn create_all(&self) -> io::Result<()> {
+        for dir in [
+            self.networks_dir(),
+            self.autostart_dir(),
+            self.status_dir(),
+            self.dnsmasq_dir(),
+        ] {
+            fs::create_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Write `contents` to `path` atomically: a temporary file in the same
+/// directory, fsync'd, then renamed over the target.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Remove a file; a file that is already gone is not an error.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = std::env::temp_dir().join(format!("virtnet-store-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.xml");
+        write_atomic(&p, b"first version, long", 0o600).unwrap();
+        write_atomic(&p, b"second", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        remove_if_exists(&p).unwrap();
+        remove_if_exists(&p).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
