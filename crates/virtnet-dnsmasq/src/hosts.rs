@@ -5,6 +5,7 @@
 //! Both files are re-read by dnsmasq on SIGHUP, so static DHCP hosts and
 //! DNS hosts can change without restarting dnsmasq.
 
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use virtnet_conf::addr::format_ip;
@@ -49,7 +50,8 @@ impl HostsFiles {
 /// Accumulates the lines of both files.
 #[derive(Debug, Default)]
 pub(crate) struct HostsBuilder {
-    dhcp: Vec<String>,
+    /// The hostsfile lines, each ending in a newline.
+    dhcp: String,
     addn: Vec<(String, Vec<String>)>,
 }
 
@@ -60,8 +62,8 @@ impl HostsBuilder {
         let ipv6 = ip.is_ipv6();
         for host in &ip.hosts {
             if let Some(addr) = host.ip {
-                let line = dhcp_host_line(network, host, &addr, ipv6)?;
-                self.dhcp.push(line);
+                dhcp_host_line(&mut self.dhcp, network, host, &addr, ipv6)?;
+                self.dhcp.push('\n');
             }
         }
         Ok(())
@@ -84,16 +86,7 @@ impl HostsBuilder {
     }
 
     pub(crate) fn finish(self) -> HostsFiles {
-        let hostsfile = if self.dhcp.is_empty() {
-            None
-        } else {
-            let mut s = String::with_capacity(self.dhcp.iter().map(|l| l.len() + 1).sum());
-            for line in &self.dhcp {
-                s.push_str(line);
-                s.push('\n');
-            }
-            Some(s)
-        };
+        let hostsfile = (!self.dhcp.is_empty()).then_some(self.dhcp);
         let mut addnhosts = String::new();
         for (ip, names) in &self.addn {
             addnhosts.push_str(ip);
@@ -111,12 +104,18 @@ impl HostsBuilder {
     }
 }
 
-/// One dhcp-hostsfile line (libvirt's `hostsfileAdd`):
+/// One dhcp-hostsfile line (libvirt's `hostsfileAdd`), appended to `out`
+/// without its newline:
 /// IPv4 `MAC,IP,NAME` / `NAME,IP` / `MAC,IP`;
 /// IPv6 `id:DUID,NAME,[IP]` / `NAME,[IP]` / `id:DUID,[IP]`;
 /// then `,LEASETIME` when the host has its own lease time.
-fn dhcp_host_line(network: &str, host: &DhcpHostDef, addr: &IpAddr, ipv6: bool) -> Result<String> {
-    let ip = format_ip(addr);
+fn dhcp_host_line(
+    out: &mut String,
+    network: &str,
+    host: &DhcpHostDef,
+    addr: &IpAddr,
+    ipv6: bool,
+) -> Result<()> {
     if let Some(mac) = &host.mac {
         check(network, "DHCP host MAC address", mac, Rules::FIRST_FIELD)?;
     }
@@ -127,35 +126,53 @@ fn dhcp_host_line(network: &str, host: &DhcpHostDef, addr: &IpAddr, ipv6: bool) 
         check(network, "DHCP host id", id, Rules::FIELD)?;
     }
     let name = host.name.as_deref();
-    let mut line = if ipv6 {
-        let head = match (name, host.id.as_deref()) {
-            (Some(n), Some(id)) => format!("id:{id},{n}"),
-            (Some(n), None) => n.to_string(),
-            (None, Some(id)) => format!("id:{id}"),
+    // Writing to a String cannot fail.
+    let _ = if ipv6 {
+        match (name, host.id.as_deref()) {
+            (Some(n), Some(id)) => write!(out, "id:{id},{n},"),
+            (Some(n), None) => write!(out, "{n},"),
+            (None, Some(id)) => write!(out, "id:{id},"),
             (None, None) => {
                 return Err(Error::Internal(format!(
-                    "static host {ip} of network '{network}' has neither id nor name"
+                    "static host {} of network '{network}' has neither id nor name",
+                    format_ip(addr)
                 )));
             }
-        };
-        format!("{head},[{ip}]")
+        }
+        .and_then(|()| write!(out, "[{}]", Ip(addr)))
     } else {
         match (host.mac.as_deref(), name) {
-            (Some(mac), Some(n)) => format!("{mac},{ip},{n}"),
-            (None, Some(n)) => format!("{n},{ip}"),
-            (Some(mac), None) => format!("{mac},{ip}"),
+            (Some(mac), Some(n)) => write!(out, "{mac},{},{n}", Ip(addr)),
+            (None, Some(n)) => write!(out, "{n},{}", Ip(addr)),
+            (Some(mac), None) => write!(out, "{mac},{}", Ip(addr)),
             (None, None) => {
                 return Err(Error::Internal(format!(
-                    "static host {ip} of network '{network}' has neither mac nor name"
+                    "static host {} of network '{network}' has neither mac nor name",
+                    format_ip(addr)
                 )));
             }
         }
     };
     if let Some(lease) = &host.lease {
-        line.push(',');
-        line.push_str(&lease_time(lease));
+        out.push(',');
+        out.push_str(&lease_time(lease));
     }
-    Ok(line)
+    Ok(())
+}
+
+/// An address printed like glibc's `inet_ntop` (see [`format_ip`]).
+struct Ip<'a>(&'a IpAddr);
+
+impl fmt::Display for Ip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => {
+                let o = a.octets();
+                write!(f, "{}.{}.{}.{}", o[0], o[1], o[2], o[3])
+            }
+            IpAddr::V6(_) => f.write_str(&format_ip(self.0)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -182,44 +199,38 @@ mod tests {
         assert_eq!(l(2, LeaseUnit::Hours), "2h");
     }
 
+    fn line(h: &DhcpHostDef, a: &IpAddr, ipv6: bool) -> Result<String> {
+        let mut s = String::new();
+        dhcp_host_line(&mut s, "n", h, a, ipv6)?;
+        Ok(s)
+    }
+
     #[test]
     fn host_lines() {
         let a: IpAddr = "192.168.122.10".parse().unwrap();
         let h = host(Some("00:16:3e:77:e2:ed"), None, Some("a"), "192.168.122.10");
         assert_eq!(
-            dhcp_host_line("n", &h, &a, false).unwrap(),
+            line(&h, &a, false).unwrap(),
             "00:16:3e:77:e2:ed,192.168.122.10,a"
         );
         let h = host(None, None, Some("a"), "192.168.122.10");
-        assert_eq!(
-            dhcp_host_line("n", &h, &a, false).unwrap(),
-            "a,192.168.122.10"
-        );
+        assert_eq!(line(&h, &a, false).unwrap(), "a,192.168.122.10");
         let mut h = host(Some("00:16:3e:77:e2:ed"), None, None, "192.168.122.10");
         h.lease = Some(LeaseDef {
             expiry: 3,
             unit: LeaseUnit::Hours,
         });
         assert_eq!(
-            dhcp_host_line("n", &h, &a, false).unwrap(),
+            line(&h, &a, false).unwrap(),
             "00:16:3e:77:e2:ed,192.168.122.10,3h"
         );
         let b: IpAddr = "2001:db8::1:20".parse().unwrap();
         let h = host(None, Some("0:3:0:1"), Some("p"), "2001:db8::1:20");
-        assert_eq!(
-            dhcp_host_line("n", &h, &b, true).unwrap(),
-            "id:0:3:0:1,p,[2001:db8::1:20]"
-        );
+        assert_eq!(line(&h, &b, true).unwrap(), "id:0:3:0:1,p,[2001:db8::1:20]");
         let h = host(None, Some("0:3:0:1"), None, "2001:db8::1:20");
-        assert_eq!(
-            dhcp_host_line("n", &h, &b, true).unwrap(),
-            "id:0:3:0:1,[2001:db8::1:20]"
-        );
+        assert_eq!(line(&h, &b, true).unwrap(), "id:0:3:0:1,[2001:db8::1:20]");
         let h = host(None, None, Some("paul"), "2001:db8::1:20");
-        assert_eq!(
-            dhcp_host_line("n", &h, &b, true).unwrap(),
-            "paul,[2001:db8::1:20]"
-        );
+        assert_eq!(line(&h, &b, true).unwrap(), "paul,[2001:db8::1:20]");
     }
 
     #[test]

@@ -458,8 +458,7 @@ impl LeaseEvent {
             return Err(LeaseError::BadInterface(interface));
         }
         let name = arg(0).unwrap_or_default();
-        let action =
-            LeaseAction::from_name(&name).ok_or_else(|| LeaseError::UnsupportedAction(name))?;
+        let action = LeaseAction::from_name(&name).ok_or(LeaseError::UnsupportedAction(name))?;
         if (action == LeaseAction::Init) != (args.len() == 1) {
             return Err(LeaseError::Usage);
         }

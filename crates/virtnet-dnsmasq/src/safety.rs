@@ -77,32 +77,74 @@ pub(crate) fn check(network: &str, element: &'static str, value: &str, rules: Ru
     }
 }
 
+const LINE_BREAK: u8 = 1;
+const CONTROL: u8 = 2;
+const BLANK: u8 = 4;
+const HASH: u8 = 8;
+const COMMA: u8 = 16;
+const SLASH: u8 = 32;
+const QUOTE: u8 = 64;
+const NON_ASCII: u8 = 128;
+
+/// What each byte value is, as flags.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b'\n' | b'\r' => LINE_BREAK | CONTROL,
+            b'\t' => BLANK | CONTROL,
+            0..=0x1f | 0x7f => CONTROL,
+            b' ' => BLANK,
+            b'#' => HASH,
+            b',' => COMMA,
+            b'/' => SLASH,
+            b'"' => QUOTE,
+            0x80..=0xff => NON_ASCII,
+            _ => 0,
+        };
+        i += 1;
+    }
+    t
+};
+
 /// The first reason `value` cannot be written under `rules`, if any.
 pub(crate) fn violation(value: &str, rules: Rules) -> Option<UnsafeReason> {
-    if value.contains(['\n', '\r']) {
+    // One branch-free pass over the bytes notes what is present; most
+    // values are plain ASCII and need nothing more.
+    let seen = value
+        .as_bytes()
+        .iter()
+        .fold(0u8, |acc, &b| acc | CLASS[usize::from(b)]);
+    let has = |c: u8| seen & c != 0;
+    let (line_break, control, blank, hash) = (has(LINE_BREAK), has(CONTROL), has(BLANK), has(HASH));
+    let (comma, slash, quote, non_ascii) = (has(COMMA), has(SLASH), has(QUOTE), has(NON_ASCII));
+    if line_break {
         return Some(UnsafeReason::LineBreak);
     }
     if rules.hosts_name {
         if value.is_empty() {
             return Some(UnsafeReason::Empty);
         }
-        if value.contains([' ', '\t']) {
+        if blank {
             return Some(UnsafeReason::Whitespace);
         }
     }
-    if value.chars().any(char::is_control) {
+    // C1 control characters (U+0080..U+009F) are two bytes in UTF-8.
+    if control || (non_ascii && value.chars().any(char::is_control)) {
         return Some(UnsafeReason::ControlCharacter);
     }
-    if rules.hosts_name && value.contains('#') {
+    if rules.hosts_name && hash {
         return Some(UnsafeReason::Comment);
     }
-    if rules.comma && value.contains(',') {
+    if rules.comma && comma {
         return Some(UnsafeReason::Comma);
     }
-    if rules.slash && value.contains('/') {
+    if rules.slash && slash {
         return Some(UnsafeReason::Slash);
     }
-    if rules.lexed {
+    // Without quotes or a '#' there is nothing dnsmasq's lexing can change.
+    if rules.lexed && (quote || hash) {
         return lexing_violation(value, rules.line_start);
     }
     None
@@ -172,6 +214,12 @@ mod tests {
 
     #[test]
     fn injections_are_refused() {
+        assert_eq!(
+            violation("a\u{85}b", Rules::LINE),
+            Some(UnsafeReason::ControlCharacter)
+        );
+        assert_eq!(violation("caf\u{e9}", Rules::FIELD), None);
+        assert_eq!(violation("a b", Rules::FIELD), None);
         assert_eq!(
             violation("a\nport=0", Rules::LINE),
             Some(UnsafeReason::LineBreak)
