@@ -1,6 +1,5 @@
 //! The network port commands.
 
-use virtnet_rpc::ErrorCode;
 use virtnet_rpc::protocol::{
     NetworkListAllPortsArgs, NetworkListAllPortsRet, NetworkPortCreateXmlArgs,
     NetworkPortFlagsArgs, NetworkPortLookupByUuidArgs, NetworkPortRet, NonnullNetwork,
@@ -24,7 +23,6 @@ fn opt_port(
     let found = match parse_uuid(word) {
         None => {
             ctl.set_error("uuidstr in virNetworkPortLookupByUUIDString must be a valid UUID");
-            let _ = ErrorCode::INVALID_ARG;
             None
         }
         Some(uuid) => {
@@ -115,19 +113,39 @@ pub(super) fn cmd_port_create(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
 }
 
 pub(super) fn cmd_port_dumpxml(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
-    let (net, _) = opt_network(ctl, cmd)?;
-    let port = opt_port(ctl, cmd, &net)?;
+    // virsh 9.0 reports lookup and fetch failures here but still succeeds,
+    // without printing the library error; so does virtnet.
+    let Ok((net, _)) = opt_network(ctl, cmd) else {
+        return succeed_quietly(ctl);
+    };
+    let Ok(port) = opt_port(ctl, cmd, &net) else {
+        return succeed_quietly(ctl);
+    };
     let xpath = opt_string_quiet(cmd, "xpath")?;
-    let r: XmlRet = ctl.call(
+    let r: Result<XmlRet, Failed> = ctl.call(
         Procedure::NetworkPortGetXmlDesc,
         &NetworkPortFlagsArgs { port, flags: 0 },
-    )?;
+    );
+    let Ok(r) = r else {
+        return succeed_quietly(ctl);
+    };
     xmldump::dump_xml(ctl, &r.xml, "network-port", xpath, cmd.has("wrap"))
 }
 
+/// Forgets the library error and reports success, where virsh 9.0 does.
+fn succeed_quietly(ctl: &mut Ctl<'_>) -> CmdResult {
+    ctl.last_error = None;
+    Ok(())
+}
+
 pub(super) fn cmd_port_delete(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
-    let (net, _) = opt_network(ctl, cmd)?;
-    let port = opt_port(ctl, cmd, &net)?;
+    // As in virsh 9.0, net-port-delete reports failures but exits 0.
+    let Ok((net, _)) = opt_network(ctl, cmd) else {
+        return succeed_quietly(ctl);
+    };
+    let Ok(port) = opt_port(ctl, cmd, &net) else {
+        return succeed_quietly(ctl);
+    };
     let uuid = format_uuid(&port.uuid);
     let r: Result<(), Failed> = ctl.call(
         Procedure::NetworkPortDelete,
@@ -135,7 +153,7 @@ pub(super) fn cmd_port_delete(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
     );
     if r.is_err() {
         ctl.error(&format!("Failed to delete network port {uuid}"));
-        return Err(Failed);
+        return succeed_quietly(ctl);
     }
     ctl.print_extra(&format!("Network port {uuid} deleted\n"));
     Ok(())

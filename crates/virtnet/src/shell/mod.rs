@@ -94,16 +94,14 @@ impl<'a> Ctl<'a> {
         }
     }
 
-    /// Prints `error: msg` to stderr, adding a newline unless `msg` ends
-    /// with one.
+    /// Prints `error: msg` and a newline to stderr (also after a message
+    /// that ends with one, as virsh 9.0 does).
     pub fn error(&mut self, msg: &str) {
         let _ = self.out.flush();
         let mut line = String::with_capacity(msg.len() + 8);
         line.push_str("error: ");
         line.push_str(msg);
-        if !msg.ends_with('\n') {
-            line.push('\n');
-        }
+        line.push('\n');
         let _ = self.err.write_all(line.as_bytes());
         let _ = self.err.flush();
     }

@@ -1,0 +1,3 @@
+#!/bin/sh
+# An editor that exits with an error.
+exit 3
