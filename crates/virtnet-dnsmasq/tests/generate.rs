@@ -265,3 +265,58 @@ fn unsafe_values_from_outside_xml() {
         }
     ));
 }
+
+mod injection_property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A definition carrying `v` in every value that is written verbatim.
+    fn with_value(v: &str) -> NetworkDef {
+        let mut d = def(
+            "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>\
+             <name>p</name><forward mode='nat'/><bridge name='virbr0'/>\
+             <domain name='d.example'/>\
+             <dns><txt name='t' value='x'/><srv service='s' protocol='tcp' domain='x' target='x'/>\
+             <host ip='10.0.0.2'><hostname>x</hostname></host></dns>\
+             <ip address='10.0.0.1' prefix='24'><tftp root='/x'/><dhcp>\
+             <range start='10.0.0.10' end='10.0.0.20'/>\
+             <host mac='52:54:00:00:00:01' name='x' ip='10.0.0.5'/>\
+             <bootp file='x'/></dhcp></ip>\
+             <dnsmasq:options><dnsmasq:option value='x'/></dnsmasq:options></network>",
+        );
+        d.domain = Some(v.to_string());
+        d.dns.txts[0].value = v.to_string();
+        d.dns.srvs[0].domain = Some(v.to_string());
+        d.dns.srvs[0].target = Some(v.to_string());
+        d.dns.hosts[0].names[0] = v.to_string();
+        d.ips[0].tftproot = Some(v.to_string());
+        d.ips[0].bootfile = Some(v.to_string());
+        d.ips[0].hosts[0].name = Some(v.to_string());
+        d.dnsmasq_options[0] = v.to_string();
+        d
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Whatever a value holds, either generation refuses it or the
+        /// files keep their structure: the same number of lines and fields.
+        #[test]
+        fn values_never_add_lines_or_fields(v in "[a-z\n\r\t ,#/\"\\\\=\u{0}\u{85}]{0,12}") {
+            let baseline = DnsmasqConfig::generate(&with_value("x"), &Options::default()).unwrap();
+            let d = with_value(&v);
+            if let Ok(f) = DnsmasqConfig::generate(&d, &Options::default()) {
+                prop_assert_eq!(f.conf.lines().count(), baseline.conf.lines().count());
+                let hosts = f.hostsfile.clone().unwrap_or_default();
+                prop_assert_eq!(hosts.lines().count(), 1);
+                prop_assert_eq!(hosts.matches(',').count(), 2);
+                prop_assert_eq!(f.addnhosts.lines().count(), 1);
+                prop_assert_eq!(f.addnhosts.split_whitespace().count(), 2);
+                let txt_line = format!("\ntxt-record=t,{v}\n");
+                let option_line = format!("\n{v}\n");
+                prop_assert!(f.conf.contains(&txt_line));
+                prop_assert!(f.conf.contains(&option_line));
+            }
+        }
+    }
+}
