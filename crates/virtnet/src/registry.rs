@@ -250,13 +250,17 @@ pub const VIRTNET_COMMANDS: &[CmdDef] = &[
     CmdDef {
         name: "net-lint",
         help: "check a network (or network port) XML file offline and print it canonically",
-        desc: "Parses and validates FILE without a daemon. Prints the canonical XML (as net-dumpxml\n    formats it), or with --dnsmasq-conf / --dnsmasq-hostsfile the dnsmasq files the\n    network would get, and exits 0; prints the error and exits 1 otherwise.",
+        desc: "Parses FILE without a daemon (with --validate, also checks it as net-define would). Prints the canonical XML (as net-dumpxml\n    formats it), or with --dnsmasq-conf / --dnsmasq-hostsfile the dnsmasq files the\n    network would get, and exits 0; prints the error and exits 1 otherwise.",
         opts: &[
             OptDef::data(
                 "file",
                 "file containing an XML network (or, with --port, network port) description",
             ),
             OptDef::flag("inactive", "format as net-dumpxml --inactive does"),
+            OptDef::flag(
+                "validate",
+                "also apply the checks made when a network is defined",
+            ),
             OptDef::flag("port", "the file is a networkport description"),
             OptDef::flag("dnsmasq-conf", "print the dnsmasq configuration file"),
             OptDef::flag("dnsmasq-hostsfile", "print the dnsmasq dhcp hostsfile"),

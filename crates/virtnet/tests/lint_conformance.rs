@@ -1,0 +1,300 @@
+//! `virtnet net-lint` over libvirt's own test corpus: network XML round
+//! trips (plain and `--inactive`), definitions that must be refused, the
+//! dnsmasq conf and hostsfile of each network, and networkport round
+//! trips, all through the built binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `networkxml2xmlin` -> `networkxml2xmlout` cases; `true` = INACTIVE.
+const XML2XML: &[(&str, bool)] = &[
+    ("dhcp6host-routed-network", false),
+    ("empty-allow-ipv6", false),
+    ("isolated-network", false),
+    ("routed-network", false),
+    ("routed-network-no-dns", false),
+    ("open-network", false),
+    ("nat-network", false),
+    ("netboot-network", false),
+    ("netboot-proxy-network", false),
+    ("netboot-tftp", false),
+    ("nat-network-dns-txt-record", false),
+    ("nat-network-dns-srv-record", false),
+    ("nat-network-dns-srv-records", false),
+    ("nat-network-dns-srv-record-minimal", false),
+    ("nat-network-dns-hosts", false),
+    ("nat-network-dns-forward-plain", false),
+    ("nat-network-dns-forwarders", false),
+    ("nat-network-dns-forwarder-no-resolv", false),
+    ("nat-network-forward-nat-ipv6", false),
+    ("nat-network-forward-nat-address", false),
+    ("nat-network-forward-nat-no-address", false),
+    ("nat-network-mtu", false),
+    ("8021Qbh-net", false),
+    ("direct-net", false),
+    ("host-bridge-net", false),
+    ("vepa-net", false),
+    ("bandwidth-network", false),
+    ("openvswitch-net", false),
+    ("passthrough-pf", true),
+    ("hostdev", false),
+    ("hostdev-pf", true),
+    ("hostdev-pf-driver-model", true),
+    ("passthrough-address-crash", false),
+    ("nat-network-explicit-flood", false),
+    ("host-bridge-no-flood", false),
+    ("metadata", false),
+    ("set-mtu", false),
+    ("dnsmasq-options", false),
+    ("leasetime-seconds", false),
+    ("leasetime-minutes", false),
+    ("leasetime-hours", false),
+    ("leasetime-infinite", false),
+    ("isolated-ports", false),
+];
+
+const MUST_FAIL: &[&str] = &[
+    "routed-network-no-dns-extra-elements",
+    "open-network-with-forward-dev",
+    "hostdev-duplicate",
+    "passthrough-duplicate",
+];
+
+const CONFDATA: &[&str] = &[
+    "isolated-network",
+    "netboot-network",
+    "netboot-proxy-network",
+    "netboot-tftp",
+    "nat-network-dns-srv-record-minimal",
+    "nat-network-name-with-quotes",
+    "routed-network",
+    "routed-network-no-dns",
+    "open-network",
+    "nat-network",
+    "nat-network-dns-txt-record",
+    "nat-network-dns-srv-record",
+    "nat-network-dns-hosts",
+    "nat-network-dns-forward-plain",
+    "nat-network-dns-forwarders",
+    "nat-network-dns-forwarder-no-resolv",
+    "nat-network-dns-local-domain",
+    "nat-network-mtu",
+    "dhcp6-network",
+    "dhcp6-nat-network",
+    "dhcp6host-routed-network",
+    "ptr-domains-auto",
+    "dnsmasq-options",
+    "leasetime-seconds",
+    "leasetime-minutes",
+    "leasetime-hours",
+    "leasetime-infinite",
+];
+
+const PORTS: &[&str] = &[
+    "plug-none",
+    "plug-bridge",
+    "plug-bridge-basic",
+    "plug-bridge-mactbl",
+    "plug-direct",
+    "plug-hostdev-pci",
+    "plug-hostdev-pci-unmanaged",
+    "plug-network",
+    "plug-network-basic",
+];
+
+fn corpus() -> Option<PathBuf> {
+    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/libvirt-11.3.0")
+        }
+    };
+    dir.join("MANIFEST.md").is_file().then_some(dir)
+}
+
+fn lint(args: &[&str], file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_virtnet"))
+        .arg("net-lint")
+        .args(args)
+        .arg(file)
+        .env_remove("VIRTNET_DEFAULT_URI")
+        .output()
+        .expect("run virtnet")
+}
+
+/// The corpus keeps some files as symbolic links written out as text
+/// (`../networkxml2confdata/x.xml`): follow them.
+fn resolve(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..4 {
+        match std::fs::read_to_string(&p) {
+            Ok(t) if !t.contains('<') && t.trim().ends_with(".xml") && !t.trim().contains('\n') => {
+                p = p.parent().unwrap_or(Path::new(".")).join(t.trim());
+            }
+            _ => break,
+        }
+    }
+    p
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(resolve(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn libvirt_corpus_through_net_lint() {
+    let Some(dir) = corpus() else {
+        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+
+    for (name, inactive) in XML2XML {
+        let input = resolve(&dir.join("networkxml2xmlin").join(format!("{name}.xml")));
+        let want = read(&dir.join("networkxml2xmlout").join(format!("{name}.xml")));
+        let args: &[&str] = if *inactive { &["--inactive"] } else { &[] };
+        let out = lint(args, &input);
+        checked += 1;
+        if !out.status.success() || text(&out.stdout) != want {
+            failures.push(format!(
+                "xml2xml {name}: status {:?}\n--- want\n{want}--- got\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+    }
+
+    for name in MUST_FAIL {
+        let input = dir.join("networkxml2xmlin").join(format!("{name}.xml"));
+        let out = lint(&[], &input);
+        checked += 1;
+        let err = text(&out.stderr);
+        if out.status.code() != Some(1) || !out.stdout.is_empty() || !err.starts_with("error: ") {
+            failures.push(format!(
+                "must-fail {name}: status {:?} stdout {:?} stderr {err:?}",
+                out.status.code(),
+                text(&out.stdout)
+            ));
+        }
+    }
+
+    let state = ["--state-dir", "/var/lib/libvirt/dnsmasq"];
+    for name in CONFDATA {
+        let input = resolve(&dir.join("networkxml2confdata").join(format!("{name}.xml")));
+        let want_conf = read(&dir.join("networkxml2confdata").join(format!("{name}.conf")));
+        let out = lint(&["--dnsmasq-conf", state[0], state[1]], &input);
+        checked += 1;
+        if !out.status.success() || text(&out.stdout) != want_conf {
+            failures.push(format!(
+                "conf {name}: status {:?}\n--- want\n{want_conf}--- got\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+        let hosts = dir
+            .join("networkxml2confdata")
+            .join(format!("{name}.hostsfile"));
+        let want_hosts = if hosts.exists() {
+            read(&hosts)
+        } else {
+            String::new()
+        };
+        let out = lint(&["--dnsmasq-hostsfile", state[0], state[1]], &input);
+        checked += 1;
+        if !out.status.success() || text(&out.stdout) != want_hosts {
+            failures.push(format!(
+                "hostsfile {name}: status {:?}\n--- want\n{want_hosts}--- got\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+    }
+
+    for name in PORTS {
+        let input = resolve(
+            &dir.join("virnetworkportxml2xmldata")
+                .join(format!("{name}.xml")),
+        );
+        let want = read(&input);
+        let out = lint(&["--port"], &input);
+        checked += 1;
+        if !out.status.success() || text(&out.stdout) != want {
+            failures.push(format!(
+                "port {name}: status {:?}\n--- want\n{want}--- got\n{}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            ));
+        }
+    }
+
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("{checked} net-lint checks match libvirt's corpus");
+}
+
+#[test]
+fn lint_errors_and_options() {
+    let dir = std::env::temp_dir().join(format!("virtnet-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let bad = dir.join("bad.xml");
+    std::fs::write(
+        &bad,
+        "<network><name>bad</name><forward mode='bogus'/></network>",
+    )
+    .expect("write");
+    let out = lint(&["--validate"], &bad);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "error: unsupported configuration: unknown forwarding type 'bogus'\n"
+    );
+    let missing = dir.join("missing.xml");
+    let out = lint(&[], &missing);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: Failed to open file '{}': No such file or directory\n",
+            missing.display()
+        )
+    );
+    let good = dir.join("good.xml");
+    std::fs::write(
+        &good,
+        "<network><name>n</name><uuid>11111111-2222-3333-4444-555555555555</uuid>\
+         <forward mode='nat'/><ip address='10.0.0.1' prefix='24'><dhcp>\
+         <host mac='52:54:00:00:00:01' ip='10.0.0.5'/></dhcp></ip></network>",
+    )
+    .expect("write");
+    let out = lint(&[], &good);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "<network>\n  <name>n</name>\n  <uuid>11111111-2222-3333-4444-555555555555</uuid>\n  \
+         <forward mode='nat'/>\n  <bridge stp='on' delay='0'/>\n  <ip address='10.0.0.1' prefix='24'>\n    <dhcp>\n      \
+         <host mac='52:54:00:00:00:01' ip='10.0.0.5'/>\n    </dhcp>\n  </ip>\n</network>\n"
+    );
+    let out = lint(&["--inactive", "--validate"], &good);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lint(&["--dnsmasq-hostsfile"], &good);
+    assert_eq!(text(&out.stdout), "52:54:00:00:00:01,10.0.0.5\n");
+    let out = lint(&["--dnsmasq-conf"], &good);
+    assert!(text(&out.stdout).contains("dhcp-hostsfile=/var/lib/virtnet/dnsmasq/n.hostsfile\n"));
+    let out = lint(&["--port"], &good);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
