@@ -291,6 +291,19 @@ fn lint_errors_and_options() {
     let out = lint(&["--inactive", "--validate"], &good);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = lint(&["--dnsmasq-hostsfile"], &good);
+    // dnsmasq files need the bridge name define time fills in.
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: internal error: network 'n' has no bridge name\n"
+    );
+    let xml = std::fs::read_to_string(&good).expect("read");
+    std::fs::write(
+        &good,
+        xml.replace("<forward", "<bridge name='virbr7'/><forward"),
+    )
+    .expect("write");
+    let out = lint(&["--dnsmasq-hostsfile"], &good);
     assert_eq!(text(&out.stdout), "52:54:00:00:00:01,10.0.0.5\n");
     let out = lint(&["--dnsmasq-conf"], &good);
     assert!(text(&out.stdout).contains("dhcp-hostsfile=/var/lib/virtnet/dnsmasq/n.hostsfile\n"));
