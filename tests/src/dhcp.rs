@@ -255,3 +255,15 @@ impl Dnsmasq {
         &mut self.proc
     }
 }
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- {} ----\n{}\n---- end of dnsmasq log ----",
+                self.proc.label(),
+                process::tail(&self.log(), 100)
+            );
+        }
+    }
+}

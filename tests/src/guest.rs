@@ -6,14 +6,15 @@
 //!
 //! | line | when |
 //! | --- | --- |
-//! | `VIRTNET-LEASE ip=A prefix=N router=R dns=D1,D2 domain=X` | DHCP lease applied |
+//! | `VIRTNET-INIT kernel=V up=S` | `/init` started (`up=`: guest uptime in seconds) |
+//! | `VIRTNET-LEASE ip=A prefix=N router=R dns=D1,D2 domain=X up=S` | DHCP lease applied |
 //! | `VIRTNET-DHCP-FAILED` | no lease (udhcpc gave up after ~60 s) |
 //! | `VIRTNET-STATIC ip=A/N` | static address applied |
 //! | `VIRTNET-PING ip=A transmitted=T received=R` | a [`Action::Ping`] ended |
 //! | `VIRTNET-TCP addr=A:P answer=…` | a [`Action::Tcp`] ended |
 //! | `VIRTNET-DNS name=N addrs=A1,A2` | a [`Action::Dns`] ended |
 //! | `VIRTNET-LOOP ip=A` | a [`Action::Loop`] started |
-//! | `VIRTNET-READY` | all actions done; console accepts commands ([`Guest::exec`]) |
+//! | `VIRTNET-READY up=S` | all actions done; console accepts commands ([`Guest::exec`]) |
 //!
 //! The image is built by `tests/guest/build.sh` into `$VIRTNET_GUEST_DIR`
 //! or `<target dir>/guest`. Tests run without network, so they only use a

@@ -1,6 +1,9 @@
 //! Self-tests of the DHCP client and DNS client against a dnsmasq started
 //! by hand on a plain Linux bridge.
 
+// Test code: a failing setup step should panic right there.
+#![allow(clippy::unwrap_used)]
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -35,14 +38,23 @@ fn lan(extra: &[&str]) -> Lan {
     let dnsmasq = Dnsmasq::start(&host, br.name(), &args).unwrap();
     let client = Netns::new("dhcpclient").unwrap();
     let veth = connect_to_bridge_in(&host, br.name(), &client, "eth0").unwrap();
-    Lan { host, client, dnsmasq, _br: br, _veth: veth }
+    Lan {
+        host,
+        client,
+        dnsmasq,
+        _br: br,
+        _veth: veth,
+    }
 }
 
 #[test]
 fn udhcpc_leases_and_applies() {
     or_skip!(require(&["ip", "dnsmasq"]));
     let lan = lan(&[]);
-    let opts = DhcpOpts { hostname: Some("client1".into()), ..Default::default() };
+    let opts = DhcpOpts {
+        hostname: Some("client1".into()),
+        ..Default::default()
+    };
     let lease = udhcpc(&lan.client, "eth0", &opts).unwrap();
     let o = lease.ip.octets();
     assert_eq!(&o[..3], &[10, 210, 0], "{lease:?}");
@@ -56,7 +68,10 @@ fn udhcpc_leases_and_applies() {
     let route = lan.client.ip(&["route", "show", "default"]).unwrap();
     assert!(route.contains("via 10.210.0.1"), "{route}");
     let leases = lan.dnsmasq.leases();
-    assert!(leases.contains(&lease.ip.to_string()) && leases.contains("client1"), "{leases}");
+    assert!(
+        leases.contains(&lease.ip.to_string()) && leases.contains("client1"),
+        "{leases}"
+    );
     // The host name was registered in DNS.
     let r = query(&lan.client, dns_server(), "client1.lan.test", QType::A, T).unwrap();
     assert_eq!(r.ipv4(), vec![lease.ip], "{r:?}");
@@ -69,8 +84,15 @@ fn udhcpc_times_out_without_server() {
     let b = Netns::new("nodhcpb").unwrap();
     let _v = virtnet_tests::Veth::create(&a, "eth0", &b, "eth0").unwrap();
     let t = std::time::Instant::now();
-    let err = udhcpc(&a, "eth0", &DhcpOpts { timeout: Duration::from_secs(2), ..Default::default() })
-        .unwrap_err();
+    let err = udhcpc(
+        &a,
+        "eth0",
+        &DhcpOpts {
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(err.to_string().contains("DHCP lease on eth0"), "{err}");
 }
@@ -83,7 +105,9 @@ fn dns_server() -> SocketAddr {
 fn dns_queries_of_each_kind() {
     or_skip!(require(&["ip", "dnsmasq"]));
     let lan = lan(&[]);
-    lan.client.ip(&["addr", "add", "10.210.0.9/24", "dev", "eth0"]).unwrap();
+    lan.client
+        .ip(&["addr", "add", "10.210.0.9/24", "dev", "eth0"])
+        .unwrap();
     let s = dns_server();
 
     let r = query(&lan.client, s, "web.lan.test", QType::A, T).unwrap();
@@ -95,12 +119,21 @@ fn dns_queries_of_each_kind() {
     assert_eq!(r.names(), vec!["web.lan.test".to_string()], "{r:?}");
 
     let r = query(&lan.client, s, "info.lan.test", QType::Txt, T).unwrap();
-    assert_eq!(r.answers[0].data, RData::Txt(vec!["hello world".into()]), "{r:?}");
+    assert_eq!(
+        r.answers[0].data,
+        RData::Txt(vec!["hello world".into()]),
+        "{r:?}"
+    );
 
     let r = query(&lan.client, s, "_http._tcp.lan.test", QType::Srv, T).unwrap();
     assert_eq!(
         r.answers[0].data,
-        RData::Srv { priority: 1, weight: 2, port: 80, target: "web.lan.test".into() },
+        RData::Srv {
+            priority: 1,
+            weight: 2,
+            port: 80,
+            target: "web.lan.test".into()
+        },
         "{r:?}"
     );
 
@@ -109,7 +142,11 @@ fn dns_queries_of_each_kind() {
     assert!(r.is_nxdomain() || r.answers.is_empty(), "{r:?}");
 
     // The server's log shows the queries came from the client.
-    assert!(lan.dnsmasq.log().contains("query[A] web.lan.test from 10.210.0.9"));
+    assert!(
+        lan.dnsmasq
+            .log()
+            .contains("query[A] web.lan.test from 10.210.0.9")
+    );
     drop(lan.host);
 }
 

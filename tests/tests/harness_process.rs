@@ -1,6 +1,9 @@
 //! Self-tests of the harness's process plumbing: timeouts, captured output,
 //! process-group cleanup, and the daemon helper driven by a stand-in daemon.
 
+// Test code: a failing setup step should panic right there.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,7 +15,13 @@ use virtnet_tests::{Daemon, DaemonOpts, Error, Proc, SpawnOpts, TempDir, or_skip
 fn alive(pid: u32) -> bool {
     // A zombie counts as gone.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -50,12 +59,20 @@ fn run_kills_on_timeout() {
         Err(Error::Timeout { stdout, .. }) => assert_eq!(stdout, "started\n"),
         other => panic!("expected Timeout, got {other:?}"),
     }
-    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
 fn spawn_failure_names_the_program() {
-    let err = process::run(Command::new("/nonexistent/virtnet-x"), Duration::from_secs(1)).unwrap_err();
+    let err = process::run(
+        Command::new("/nonexistent/virtnet-x"),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/virtnet-x"), "{err}");
 }
 
@@ -63,10 +80,20 @@ fn spawn_failure_names_the_program() {
 fn wait_for_line_and_stdin() {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo ready; read x; echo got-$x; sleep 30"]);
-    let mut p = Proc::spawn(cmd, SpawnOpts { stdin: true, ..Default::default() }).unwrap();
+    let mut p = Proc::spawn(
+        cmd,
+        SpawnOpts {
+            stdin: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     p.wait_for("ready", Duration::from_secs(5)).unwrap();
     p.write_stdin(b"hello\n").unwrap();
-    assert_eq!(p.wait_for("got-", Duration::from_secs(5)).unwrap(), "got-hello");
+    assert_eq!(
+        p.wait_for("got-", Duration::from_secs(5)).unwrap(),
+        "got-hello"
+    );
     let err = p.wait_for("never", Duration::from_millis(200)).unwrap_err();
     assert!(matches!(err, Error::WaitTimeout { .. }), "{err}");
     let out = p.stop().unwrap();
@@ -89,7 +116,9 @@ fn drop_kills_the_process_group() {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "sleep 60 & echo $!; wait"]);
     let mut p = Proc::spawn(cmd, SpawnOpts::default()).unwrap();
-    let line = p.wait_for_line("pid", Duration::from_secs(5), |l| !l.is_empty()).unwrap();
+    let line = p
+        .wait_for_line("pid", Duration::from_secs(5), |l| !l.is_empty())
+        .unwrap();
     let child: u32 = line.trim().parse().unwrap();
     assert!(alive(child));
     drop(p);
@@ -102,7 +131,14 @@ fn log_file_gets_everything() {
     let log = dir.join("log");
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo one; echo two >&2"]);
-    let p = Proc::spawn(cmd, SpawnOpts { log_file: Some(log.clone()), ..Default::default() }).unwrap();
+    let p = Proc::spawn(
+        cmd,
+        SpawnOpts {
+            log_file: Some(log.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     p.wait_output(Duration::from_secs(5)).unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("one") && text.contains("two"), "{text}");
@@ -142,9 +178,7 @@ while True:
 "#;
 
 fn standin(dir: &TempDir) -> Option<PathBuf> {
-    if find_tool("/usr/bin/python3").is_none() {
-        return None;
-    }
+    find_tool("/usr/bin/python3")?;
     let path = dir.join("virtnetd-standin");
     std::fs::write(&path, STANDIN).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -157,13 +191,22 @@ fn processes_naming(dir: &Path) -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
         .filter(|e| {
             std::fs::read(e.path().join("cmdline"))
                 .map(|c| String::from_utf8_lossy(&c).contains(&needle))
                 .unwrap_or(false)
         })
-        .filter(|e| e.file_name().to_str().and_then(|n| n.parse().ok()).is_some_and(alive))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.parse().ok())
+                .is_some_and(alive)
+        })
         .count()
 }
 
@@ -184,7 +227,10 @@ fn daemon_start_kill9_restart_and_cleanup() {
     let first = d.pid().unwrap();
     let log = d.log();
     assert!(log.contains("--no-default-network"), "{log}");
-    assert!(log.contains(&format!("--run-dir {}", d.run_dir().display())), "{log}");
+    assert!(
+        log.contains(&format!("--run-dir {}", d.run_dir().display())),
+        "{log}"
+    );
     assert_eq!(processes_naming(&d.config_dir()), 2, "daemon and its child");
 
     d.kill9().unwrap();
