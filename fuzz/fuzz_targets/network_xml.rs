@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
-use virtnet_conf::{defaults, FormatFlags, NetworkDef};
+use virtnet_conf::{FormatFlags, NetworkDef, defaults};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -26,6 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     if defaults::prepare_define_with(&mut defined, &["virbr0"], &mut rng).is_ok() {
         let out = defined.to_xml(FormatFlags::INACTIVE);
-        assert!(NetworkDef::parse(&out).is_ok(), "defined network does not parse:\n{out}");
+        assert!(
+            NetworkDef::parse(&out).is_ok(),
+            "defined network does not parse:\n{out}"
+        );
     }
 });

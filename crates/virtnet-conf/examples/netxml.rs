@@ -10,7 +10,7 @@
 //! `net-dumpxml`.
 
 use rand::SeedableRng;
-use virtnet_conf::{defaults, FormatFlags, NetworkDef, PortDef};
+use virtnet_conf::{FormatFlags, NetworkDef, PortDef, defaults};
 
 fn main() {
     let mut define = false;

@@ -113,7 +113,11 @@ impl MacAddr {
             *slot = v;
             let next = b.get(pos).copied().unwrap_or(0);
             if i == 5 {
-                return if next <= b' ' { Some(MacAddr(out)) } else { None };
+                return if next <= b' ' {
+                    Some(MacAddr(out))
+                } else {
+                    None
+                };
             }
             if next != b':' {
                 return None;
@@ -291,9 +295,7 @@ pub fn format_ipv6(a: &Ipv6Addr) -> String {
         if i != 0 {
             out.push(':');
         }
-        if i == 6
-            && best.is_some_and(|(b, l)| b == 0 && (l == 6 || (l == 5 && w[5] == 0xffff)))
-        {
+        if i == 6 && best.is_some_and(|(b, l)| b == 0 && (l == 6 || (l == 5 && w[5] == 0xffff))) {
             let o = a.octets();
             out.push_str(&format!("{}.{}.{}.{}", o[12], o[13], o[14], o[15]));
             break;
@@ -351,12 +353,12 @@ pub fn prefix_to_netmask(prefix: u32, like: &IpAddr) -> Option<IpAddr> {
 /// `addr` with the host bits cleared (both must be of the same family).
 pub fn mask_addr(addr: &IpAddr, mask: &IpAddr) -> Option<IpAddr> {
     match (addr, mask) {
-        (IpAddr::V4(a), IpAddr::V4(m)) => Some(IpAddr::V4(Ipv4Addr::from(
-            u32::from(*a) & u32::from(*m),
-        ))),
-        (IpAddr::V6(a), IpAddr::V6(m)) => Some(IpAddr::V6(Ipv6Addr::from(
-            u128::from(*a) & u128::from(*m),
-        ))),
+        (IpAddr::V4(a), IpAddr::V4(m)) => {
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from(*a) & u32::from(*m))))
+        }
+        (IpAddr::V6(a), IpAddr::V6(m)) => {
+            Some(IpAddr::V6(Ipv6Addr::from(u128::from(*a) & u128::from(*m))))
+        }
         _ => None,
     }
 }
@@ -478,7 +480,10 @@ mod tests {
         assert_eq!(f("1:0:0:2:0:0:0:3"), "1:0:0:2::3");
         assert_eq!(f("1:0:2:0:3:0:4:0"), "1:0:2:0:3:0:4:0");
         assert_eq!(f("fe80::"), "fe80::");
-        assert_eq!(f("FD8F:1391:3A82:150::C0A8:9603"), "fd8f:1391:3a82:150::c0a8:9603");
+        assert_eq!(
+            f("FD8F:1391:3A82:150::C0A8:9603"),
+            "fd8f:1391:3a82:150::c0a8:9603"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rand::RngCore;
 use crate::addr::{MacAddr, Uuid};
 use crate::error::Error;
 use crate::model::NetworkDef;
-use crate::validate::{check_bridge_name_len, check_name, validate_rest, MAX_IFNAME_LEN};
+use crate::validate::{MAX_IFNAME_LEN, check_bridge_name_len, check_name, validate_rest};
 
 /// Highest `N` tried for `virbrN` (libvirt's `MAX_BRIDGE_ID`).
 pub const MAX_BRIDGE_ID: u32 = 256;
@@ -65,11 +65,16 @@ fn template(def: &NetworkDef) -> &str {
 /// taken, trying 0 to [`MAX_BRIDGE_ID`]. `in_use` answers for one name:
 /// true when another network has that bridge or a host device has that
 /// name.
-pub fn assign_bridge_name(def: &mut NetworkDef, in_use: &dyn Fn(&str) -> bool) -> Result<(), Error> {
+pub fn assign_bridge_name(
+    def: &mut NetworkDef,
+    in_use: &dyn Fn(&str) -> bool,
+) -> Result<(), Error> {
     if let Some(b) = &def.bridge {
         if !b.contains("%d") {
             if in_use(b) {
-                return Err(Error::internal(format!("bridge name '{b}' already in use.")));
+                return Err(Error::internal(format!(
+                    "bridge name '{b}' already in use."
+                )));
             }
             return Ok(());
         }
@@ -140,7 +145,10 @@ mod tests {
         assert_eq!(&mac.0[..3], &MAC_PREFIX);
         assert!(d.uuid.is_some());
         let xml = d.to_xml(crate::FormatFlags::INACTIVE);
-        assert!(xml.contains("<bridge name='virbr2' stp='on' delay='0'/>"), "{xml}");
+        assert!(
+            xml.contains("<bridge name='virbr2' stp='on' delay='0'/>"),
+            "{xml}"
+        );
     }
 
     #[test]
@@ -164,7 +172,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut d = net("<network><name>n</name><bridge name='br9'/></network>");
         let e = prepare_define_with(&mut d, &["br9"], &mut rng).unwrap_err();
-        assert_eq!(e.to_string(), "internal error: bridge name 'br9' already in use.");
+        assert_eq!(
+            e.to_string(),
+            "internal error: bridge name 'br9' already in use."
+        );
     }
 
     #[test]

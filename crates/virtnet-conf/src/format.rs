@@ -4,7 +4,7 @@ use crate::addr::format_ip;
 use crate::model::*;
 use crate::netdev;
 use crate::parse::DNSMASQ_NAMESPACE;
-use crate::xml::{escape, escape_text, Buf};
+use crate::xml::{Buf, escape, escape_text};
 
 /// How to format a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,10 +69,7 @@ fn format_nat(buf: &mut Buf, f: &ForwardDef) {
     buf.add(&s);
     buf.adjust(2);
     if let Some(a) = f.nat_addr {
-        buf.add(&format!(
-            "<address start='{}' end='{}'/>\n",
-            a.start, a.end
-        ));
+        buf.add(&format!("<address start='{}' end='{}'/>\n", a.start, a.end));
     }
     if let Some(p) = port {
         if p.end != 0 {
@@ -248,7 +245,11 @@ fn format_dns(buf: &mut Buf, dns: &DnsDef) {
             yes_no(dns.forward_plain_names)
         ));
     }
-    if dns.forwarders.is_empty() && dns.hosts.is_empty() && dns.srvs.is_empty() && dns.txts.is_empty() {
+    if dns.forwarders.is_empty()
+        && dns.hosts.is_empty()
+        && dns.srvs.is_empty()
+        && dns.txts.is_empty()
+    {
         s.push_str("/>\n");
         buf.add(&s);
         return;

@@ -21,8 +21,8 @@ mod xml;
 
 pub use addr::{MacAddr, PciAddress, Uuid};
 pub use error::{Error, ErrorDomain, ErrorKind, Result};
-pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
 pub use format::FormatFlags;
+pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
 pub use model::*;
 pub use parse::DNSMASQ_NAMESPACE;
 pub use port::{MacvlanMode, PortDef, PortPlug};

@@ -170,7 +170,9 @@ fn decode_refs(raw: &str) -> String {
             "amp" => Some('&'),
             "apos" => Some('\''),
             "quot" => Some('"'),
-            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             n if n.starts_with('#') => n[1..].parse::<u32>().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -232,7 +234,12 @@ impl Scope {
     }
 }
 
-fn copy_element(node: Node, scope: &mut Scope, root_decls: &mut Vec<NsDecl>, is_root: bool) -> XmlElement {
+fn copy_element(
+    node: Node,
+    scope: &mut Scope,
+    root_decls: &mut Vec<NsDecl>,
+    is_root: bool,
+) -> XmlElement {
     let (prefix, name) = split_qname(element_qname(node));
     let mut el = XmlElement {
         prefix: prefix.clone(),
@@ -257,21 +264,22 @@ fn copy_element(node: Node, scope: &mut Scope, root_decls: &mut Vec<NsDecl>, is_
         root_decls.clear();
         root_decls.extend(el.ns_decls.iter().cloned());
     }
-    let reconcile = |p: &Option<String>, uri: &str, scope: &mut Scope, root_decls: &mut Vec<NsDecl>| {
-        if p.as_deref() == Some("xml") || scope.find(p).is_some() {
-            return;
-        }
-        if root_decls.iter().any(|d| &d.prefix == p) {
-            return;
-        }
-        root_decls.push(NsDecl {
-            prefix: p.clone(),
-            uri: uri.to_string(),
-        });
-        if let Some(f) = scope.frames.first_mut() {
-            f.push((p.clone(), uri.to_string()));
-        }
-    };
+    let reconcile =
+        |p: &Option<String>, uri: &str, scope: &mut Scope, root_decls: &mut Vec<NsDecl>| {
+            if p.as_deref() == Some("xml") || scope.find(p).is_some() {
+                return;
+            }
+            if root_decls.iter().any(|d| &d.prefix == p) {
+                return;
+            }
+            root_decls.push(NsDecl {
+                prefix: p.clone(),
+                uri: uri.to_string(),
+            });
+            if let Some(f) = scope.frames.first_mut() {
+                f.push((p.clone(), uri.to_string()));
+            }
+        };
     if let Some(uri) = node.tag_name().namespace() {
         reconcile(&prefix, uri, scope, root_decls);
     }
@@ -300,8 +308,13 @@ fn copy_element(node: Node, scope: &mut Scope, root_decls: &mut Vec<NsDecl>, is_
                 let keep = if el.children.is_empty() {
                     last_is_end
                 } else {
-                    matches!(el.children.last(), Some(XmlNode::Text(_) | XmlNode::CData(_)))
-                        || matches!(el.children.first(), Some(XmlNode::Text(_) | XmlNode::CData(_)))
+                    matches!(
+                        el.children.last(),
+                        Some(XmlNode::Text(_) | XmlNode::CData(_))
+                    ) || matches!(
+                        el.children.first(),
+                        Some(XmlNode::Text(_) | XmlNode::CData(_))
+                    )
                 };
                 if !keep {
                     continue;
@@ -319,7 +332,8 @@ fn copy_element(node: Node, scope: &mut Scope, root_decls: &mut Vec<NsDecl>, is_
                 }
             }
         } else if c.is_comment() {
-            el.children.push(XmlNode::Comment(c.text().unwrap_or("").to_string()));
+            el.children
+                .push(XmlNode::Comment(c.text().unwrap_or("").to_string()));
         } else if let Some(pi) = c.pi() {
             el.children.push(XmlNode::Pi {
                 target: pi.target.to_string(),

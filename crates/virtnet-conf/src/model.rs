@@ -129,7 +129,10 @@ impl ForwardMode {
     pub fn is_direct(self) -> bool {
         matches!(
             self,
-            ForwardMode::Bridge | ForwardMode::Private | ForwardMode::Vepa | ForwardMode::Passthrough
+            ForwardMode::Bridge
+                | ForwardMode::Private
+                | ForwardMode::Vepa
+                | ForwardMode::Passthrough
         )
     }
 }

@@ -157,7 +157,10 @@ pub(crate) fn parse_vlan(node: Node) -> Result<Vlan, Error> {
         )?;
         if let Some(mode) = mode {
             if vlan.native_mode != NativeVlanMode::Default {
-                return Err(none_err(ErrorKind::XmlError, "duplicate native vlan setting"));
+                return Err(none_err(
+                    ErrorKind::XmlError,
+                    "duplicate native vlan setting",
+                ));
             }
             vlan.native_mode = mode;
             vlan.native_tag = id;
@@ -240,24 +243,36 @@ pub(crate) fn parse_virtualport(node: Node, require_type: bool) -> Result<VirtPo
         }
     }
     if vp.virt_port_type == VirtPortType::None && require_type {
-        return Err(none_err(ErrorKind::XmlError, "missing required virtualport type"));
+        return Err(none_err(
+            ErrorKind::XmlError,
+            "missing required virtualport type",
+        ));
     }
     if let Some(params) = xml::subelement(node, "parameters") {
         if let Some(v) = xml::prop(params, "managerid") {
             let n = xml::str_to_ui(v, 0).ok_or_else(|| {
-                none_err(ErrorKind::XmlError, "cannot parse value of managerid parameter")
+                none_err(
+                    ErrorKind::XmlError,
+                    "cannot parse value of managerid parameter",
+                )
             })?;
-            vp.manager_id = Some(
-                u8::try_from(n)
-                    .map_err(|_| none_err(ErrorKind::XmlError, "value of managerid out of range"))?,
-            );
+            vp.manager_id =
+                Some(u8::try_from(n).map_err(|_| {
+                    none_err(ErrorKind::XmlError, "value of managerid out of range")
+                })?);
         }
         if let Some(v) = xml::prop(params, "typeid") {
             let n = xml::str_to_ui(v, 0).ok_or_else(|| {
-                none_err(ErrorKind::XmlError, "cannot parse value of typeid parameter")
+                none_err(
+                    ErrorKind::XmlError,
+                    "cannot parse value of typeid parameter",
+                )
             })?;
             if n > 0xff_ffff {
-                return Err(none_err(ErrorKind::XmlError, "value for typeid out of range"));
+                return Err(none_err(
+                    ErrorKind::XmlError,
+                    "value for typeid out of range",
+                ));
             }
             vp.type_id = Some(n);
         }
@@ -282,7 +297,10 @@ pub(crate) fn parse_virtualport(node: Node, require_type: bool) -> Result<VirtPo
         }
         if let Some(v) = xml::prop(params, "profileid") {
             if v.len() > PROFILE_ID_MAX {
-                return Err(none_err(ErrorKind::XmlError, "profileid parameter too long"));
+                return Err(none_err(
+                    ErrorKind::XmlError,
+                    "profileid parameter too long",
+                ));
             }
             if !v.is_empty() {
                 vp.profile_id = Some(v.to_string());
@@ -299,6 +317,14 @@ pub(crate) fn parse_virtualport(node: Node, require_type: bool) -> Result<VirtPo
     }
     check_no_extras(&vp)?;
     Ok(vp)
+}
+
+impl VirtPortProfile {
+    /// True for an untyped profile without parameters, which libvirt never
+    /// formats and which adds nothing when merged.
+    pub fn is_empty(&self) -> bool {
+        *self == VirtPortProfile::default()
+    }
 }
 
 /// libvirt's `virNetDevVPortProfileCheckNoExtras`: parameters that make no
@@ -453,7 +479,12 @@ pub(crate) fn format_virtualport(buf: &mut Buf, vp: Option<&VirtPortProfile>) {
     buf.add("</virtualport>\n");
 }
 
-fn merge_err(what: &str, a: impl std::fmt::Display, b: impl std::fmt::Display, quoted: bool) -> Error {
+fn merge_err(
+    what: &str,
+    a: impl std::fmt::Display,
+    b: impl std::fmt::Display,
+    quoted: bool,
+) -> Error {
     let detail = if quoted {
         format!("attempt to merge virtualports with mismatched {what} ('{a}' and '{b}')")
     } else {
@@ -479,7 +510,12 @@ fn merge_into(orig: &mut VirtPortProfile, mods: &VirtPortProfile) -> Result<(), 
     let qbg = matches!(otype, VirtPortType::Ieee8021Qbg | VirtPortType::None);
     if let (Some(m), true) = (mods.manager_id, qbg) {
         if orig.manager_id.is_some_and(|o| o != m) {
-            return Err(merge_err("managerids", orig.manager_id.unwrap_or(0), m, false));
+            return Err(merge_err(
+                "managerids",
+                orig.manager_id.unwrap_or(0),
+                m,
+                false,
+            ));
         }
         orig.manager_id = Some(m);
     }
@@ -542,9 +578,8 @@ impl VirtPortProfile {
         from_network: Option<&VirtPortProfile>,
         from_portgroup: Option<&VirtPortProfile>,
     ) -> Result<Option<VirtPortProfile>, Error> {
-        let untyped = |p: Option<&VirtPortProfile>| {
-            p.is_none_or(|p| p.virt_port_type == VirtPortType::None)
-        };
+        let untyped =
+            |p: Option<&VirtPortProfile>| p.is_none_or(|p| p.virt_port_type == VirtPortType::None);
         if untyped(from_interface) && untyped(from_network) && untyped(from_portgroup) {
             return Ok(None);
         }

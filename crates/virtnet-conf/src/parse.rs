@@ -93,7 +93,8 @@ pub(crate) fn get_range(
                     "range {s} - {e} is too large (> 65535)"
                 )));
             }
-            let size = (i64::from(b[2]) - i64::from(a[2])) * 256 + (i64::from(b[3]) - i64::from(a[3]));
+            let size =
+                (i64::from(b[2]) - i64::from(a[2])) * 256 + (i64::from(b[3]) - i64::from(a[3]));
             if size < 0 {
                 return Err(sys_internal(format!("range {s} - {e} is reversed ")));
             }
@@ -126,7 +127,8 @@ fn parse_lease(node: Node) -> Result<Option<LeaseDef>, Error> {
     };
     let unit = xml::prop_enum(node, "unit", LeaseUnit::from_name, None)?.unwrap_or_default();
     if expiry > 0
-        && ((unit == LeaseUnit::Seconds && expiry < 120) || (unit == LeaseUnit::Minutes && expiry < 2))
+        && ((unit == LeaseUnit::Seconds && expiry < 120)
+            || (unit == LeaseUnit::Minutes && expiry < 2))
     {
         return Err(Error::unsupported(
             "The minimum lease time should be greater than 2 minutes",
@@ -192,7 +194,11 @@ pub(crate) fn parse_dhcp_host(
     }
     let name = prop(node, "name");
     if let Some(name) = name {
-        if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        if !name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
             return Err(Error::xml(format!(
                 "Cannot use host name '{name}' in network '{net}'"
             )));
@@ -271,14 +277,14 @@ fn parse_ip(net: &str, node: Node) -> Result<IpDef, Error> {
             "Missing required address attribute in network '{net}'"
         )));
     };
-    let address = addr::parse_ip(address_s, Family::Any).map_err(|_| {
-        Error::xml(format!("Invalid address '{address_s}' in network '{net}'"))
-    })?;
+    let address = addr::parse_ip(address_s, Family::Any)
+        .map_err(|_| Error::xml(format!("Invalid address '{address_s}' in network '{net}'")))?;
     let netmask_s = xattr(node, "netmask");
     let netmask = match netmask_s {
-        Some(m) => Some(addr::parse_ip(m, Family::Any).map_err(|_| {
-            Error::xml(format!("Invalid netmask '{m}' in network '{net}'"))
-        })?),
+        Some(m) => Some(
+            addr::parse_ip(m, Family::Any)
+                .map_err(|_| Error::xml(format!("Invalid netmask '{m}' in network '{net}'")))?,
+        ),
         None => None,
     };
     let prefix = xml::prop_uint(node, "prefix", 10, false)?.unwrap_or(0);
@@ -445,7 +451,10 @@ pub(crate) fn parse_dns_srv(net: &str, node: Node, partial_ok: bool) -> Result<D
     }
     let domain = prop(node, "domain").map(str::to_string);
     let target = prop(node, "target").map(str::to_string);
-    let check = |attr: &str, invalid: &str, max_ok: &dyn Fn(u32) -> bool| -> Result<Option<u32>, Error> {
+    let check = |attr: &str,
+                 invalid: &str,
+                 max_ok: &dyn Fn(u32) -> bool|
+     -> Result<Option<u32>, Error> {
         let v = xpath_uint(node, attr);
         if matches!(v, Ok(Some(_))) && target.is_none() {
             return Err(Error::xml_detail(format!(
@@ -556,9 +565,14 @@ fn parse_dns(net: &str, node: Node) -> Result<DnsDef, Error> {
         dns.txts.push(parse_dns_txt(net, *t, false)?);
     }
     if dns.enable == TristateBool::No
-        && !(fwd_nodes.is_empty() && host_nodes.is_empty() && srv_nodes.is_empty() && txt_nodes.is_empty())
+        && !(fwd_nodes.is_empty()
+            && host_nodes.is_empty()
+            && srv_nodes.is_empty()
+            && txt_nodes.is_empty())
     {
-        return Err(Error::xml(format!("Extra data in disabled network '{net}'")));
+        return Err(Error::xml(format!(
+            "Extra data in disabled network '{net}'"
+        )));
     }
     Ok(dns)
 }
@@ -571,7 +585,7 @@ pub(crate) fn parse_portgroup(node: Node) -> Result<PortGroupDef, Error> {
     let is_default = xattr(node, "default").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
     let trust = xml::prop_tristate(Some(node), "trustGuestRxFilters")?;
     let virt_port_profile = match child(node, "virtualport") {
-        Some(v) => Some(netdev::parse_virtualport(v, false)?),
+        Some(v) => Some(netdev::parse_virtualport(v, false)?).filter(|vp| !vp.is_empty()),
         None => None,
     };
     let bandwidth = match child(node, "bandwidth") {
@@ -623,7 +637,11 @@ fn parse_route(net: &str, node: Node) -> Result<RouteDef, Error> {
     let mut mask: Option<IpAddr> = None;
     let fam = match family {
         None | Some("ipv4") => {
-            let what = if family.is_none() { "No family" } else { "IPv4 family" };
+            let what = if family.is_none() {
+                "No family"
+            } else {
+                "IPv4 family"
+            };
             if !address.is_ipv4() {
                 return Err(Error::xml(format!(
                     "{net}: {what} specified for non-IPv4 address '{address_s}' in route definition"
@@ -849,11 +867,14 @@ fn parse_nat(net: &str, node: Node, fwd: &mut ForwardDef) -> Result<(), Error> {
 }
 
 fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
-    let mut fwd = ForwardDef::default();
-    fwd.mode = match xattr(node, "mode") {
+    let mode = match xattr(node, "mode") {
         None => ForwardMode::Nat,
         Some(m) => ForwardMode::from_name(m)
             .ok_or_else(|| Error::unsupported(format!("unknown forwarding type '{m}'")))?,
+    };
+    let mut fwd = ForwardDef {
+        mode,
+        ..ForwardDef::default()
     };
     fwd.managed = xattr(node, "managed").is_some_and(|m| m.eq_ignore_ascii_case("yes"));
     if let Some(d) = child(node, "driver") {
@@ -917,11 +938,7 @@ fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
             match ty {
                 "pci" => {
                     let pci = parse_pci_address(*a)?;
-                    if fwd
-                        .ifs
-                        .iter()
-                        .any(|f| f.device == ForwardDevice::Pci(pci))
-                    {
+                    if fwd.ifs.iter().any(|f| f.device == ForwardDevice::Pci(pci)) {
                         return Err(Error::xml(format!(
                             "PCI device '{pci}' can only be listed once in network {net}"
                         )));
@@ -982,9 +999,8 @@ pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
     let net = net.as_str();
 
     if let Some(uuid) = child_text(root, "uuid") {
-        def.uuid = Some(
-            Uuid::parse(&uuid).ok_or_else(|| Error::internal("malformed uuid element"))?,
-        );
+        def.uuid =
+            Some(Uuid::parse(&uuid).ok_or_else(|| Error::internal("malformed uuid element"))?);
     }
     def.title = child_text(root, "title");
     if def.title.as_deref().is_some_and(|t| t.contains('\n')) {
@@ -1005,7 +1021,9 @@ pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
     def.trust_guest_rx_filters = xml::prop_tristate(Some(root), "trustGuestRxFilters")?;
 
     let domain_node = child(root, "domain");
-    def.domain = domain_node.and_then(|d| prop(d, "name")).map(str::to_string);
+    def.domain = domain_node
+        .and_then(|d| prop(d, "name"))
+        .map(str::to_string);
     def.domain_local_only = xml::prop_tristate(domain_node, "localOnly")?;
     def.domain_register = xml::prop_tristate(domain_node, "register")?;
     if def.domain_register == TristateBool::Yes && def.domain_local_only != TristateBool::Yes {
@@ -1177,7 +1195,8 @@ fn check_forward_mode(def: &NetworkDef, stp_given: bool) -> Result<(), Error> {
                     "bridge delay/stp/zone options only allowed in open, route, nat, and isolated mode, not in {mode} (network '{net}')"
                 )));
             }
-            if def.bridge.is_some() && (!def.forward.ifs.is_empty() || !def.forward.pfs.is_empty()) {
+            if def.bridge.is_some() && (!def.forward.ifs.is_empty() || !def.forward.pfs.is_empty())
+            {
                 return Err(Error::xml(format!(
                     "A network with forward mode='{mode}' can specify a bridge name or a forward dev, but not both (network '{net}')"
                 )));

@@ -8,11 +8,12 @@ use crate::addr::{MacAddr, PciAddress, Uuid};
 use crate::error::{Error, ErrorKind};
 use crate::format::{format_pci, format_port_options};
 use crate::model::{
-    Bandwidth, HostdevDriver, HostdevDriverName, MacTableManager, TristateBool, VirtPortProfile, Vlan,
+    Bandwidth, HostdevDriver, HostdevDriverName, MacTableManager, TristateBool, VirtPortProfile,
+    Vlan,
 };
 use crate::netdev;
 use crate::parse::{parse_hostdev_driver, parse_pci_address};
-use crate::xml::{self, child, escape, escape_text, prop, Buf};
+use crate::xml::{self, Buf, child, escape, escape_text, prop};
 
 /// macvtap mode of a `direct` plug (`virNetDevMacVLanMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -150,7 +151,8 @@ impl PortDef {
         let doc = xml::parse_document(xml_text, "(networkport_definition)", "networkport")
             .map_err(|e| {
                 if e.kind() == ErrorKind::XmlError
-                    && e.detail().is_some_and(|d| d.starts_with("expecting root element"))
+                    && e.detail()
+                        .is_some_and(|d| d.starts_with("expecting root element"))
                 {
                     Error::xml("unknown root element for network port")
                 } else {
@@ -171,7 +173,8 @@ fn parse_port(root: Node) -> Result<PortDef, Error> {
     let Some(uuid) = xml::child_text(root, "uuid") else {
         return Err(internal("network port has no uuid".into()));
     };
-    def.uuid = Uuid::parse(&uuid).ok_or_else(|| internal(format!("Unable to parse UUID '{uuid}'")))?;
+    def.uuid =
+        Uuid::parse(&uuid).ok_or_else(|| internal(format!("Unable to parse UUID '{uuid}'")))?;
     let Some(owner_name) = nested_text(root, "owner", "name") else {
         return Err(internal("network port has no owner name".into()));
     };
@@ -183,16 +186,23 @@ fn parse_port(root: Node) -> Result<PortDef, Error> {
         .ok_or_else(|| internal(format!("Unable to parse UUID '{owner_uuid}'")))?;
     def.group = xml::child_text(root, "group");
     if let Some(v) = child(root, "virtualport") {
-        def.virt_port_profile = Some(netdev::parse_virtualport(v, false)?);
+        def.virt_port_profile =
+            Some(netdev::parse_virtualport(v, false)?).filter(|vp| !vp.is_empty());
     }
     let Some(mac) = xml::first_child_attr(root, "mac", "address") else {
         return Err(internal("network port has no mac".into()));
     };
-    def.mac = MacAddr::parse(mac).ok_or_else(|| internal(format!("Unable to parse MAC '{mac}'")))?;
+    def.mac =
+        MacAddr::parse(mac).ok_or_else(|| internal(format!("Unable to parse MAC '{mac}'")))?;
     if let Some(b) = child(root, "bandwidth") {
         let (bw, class_id) = netdev::parse_bandwidth(b, true, true)?;
+        // libvirt only formats classID inside a non-empty <bandwidth>.
+        def.class_id = if bw.is_some() {
+            class_id.unwrap_or(0)
+        } else {
+            0
+        };
         def.bandwidth = bw;
-        def.class_id = class_id.unwrap_or(0);
     }
     if let Some(v) = child(root, "vlan") {
         def.vlan = Some(netdev::parse_vlan(v)?);
@@ -317,7 +327,10 @@ fn format_port(def: &PortDef) -> String {
                 escape(bridge)
             );
             if *mac_table_manager != MacTableManager::Default {
-                s.push_str(&format!(" macTableManager='{}'", mac_table_manager.as_str()));
+                s.push_str(&format!(
+                    " macTableManager='{}'",
+                    mac_table_manager.as_str()
+                ));
             }
             s.push_str("/>\n");
             buf.add(&s);

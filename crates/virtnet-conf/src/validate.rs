@@ -57,7 +57,8 @@ pub(crate) fn validate_rest(def: &NetworkDef) -> Result<(), Error> {
     let mode = def.forward.mode;
     check_bridge_name_len(def)?;
 
-    let bandwidth_allowed = mode.is_virtual() || (mode == ForwardMode::Bridge && def.bridge.is_some());
+    let bandwidth_allowed =
+        mode.is_virtual() || (mode == ForwardMode::Bridge && def.bridge.is_some());
     if !mode.is_virtual() {
         let unsupported = |what: &str| {
             Error::unsupported(format!(
@@ -105,7 +106,11 @@ pub(crate) fn validate_rest(def: &NetworkDef) -> Result<(), Error> {
             }
         }
     }
-    if usize::from(!def.forward.pfs.is_empty()) + usize::from(uses_interface) + usize::from(uses_address) > 1 {
+    if usize::from(!def.forward.pfs.is_empty())
+        + usize::from(uses_interface)
+        + usize::from(uses_address)
+        > 1
+    {
         return Err(Error::unsupported(format!(
             "<address>, <interface>, and <pf> elements of <forward> in network {net} are mutually exclusive"
         )));
@@ -143,7 +148,8 @@ pub(crate) fn validate_rest(def: &NetworkDef) -> Result<(), Error> {
         if vlan_used || pg.vlan.as_ref().is_some_and(|v| !v.tags.is_empty()) {
             match &pg.virt_port_profile {
                 Some(vp) => {
-                    if mode != ForwardMode::Bridge || vp.virt_port_type != VirtPortType::Openvswitch {
+                    if mode != ForwardMode::Bridge || vp.virt_port_type != VirtPortType::Openvswitch
+                    {
                         bad_vlan_use = true;
                     }
                 }
@@ -190,11 +196,11 @@ pub(crate) fn validate_rest(def: &NetworkDef) -> Result<(), Error> {
         }
     }
 
-    let vlans = def
-        .vlan
-        .iter()
-        .map(|v| (v, None))
-        .chain(def.port_groups.iter().filter_map(|pg| pg.vlan.as_ref().map(|v| (v, Some(&pg.name)))));
+    let vlans = def.vlan.iter().map(|v| (v, None)).chain(
+        def.port_groups
+            .iter()
+            .filter_map(|pg| pg.vlan.as_ref().map(|v| (v, Some(&pg.name)))),
+    );
     for (vlan, pg) in vlans {
         let mut seen = HashSet::new();
         if let Some(dup) = vlan.tags.iter().find(|t| !seen.insert(**t)) {

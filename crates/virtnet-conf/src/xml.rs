@@ -156,7 +156,11 @@ pub(crate) fn child_attr<'a>(n: Node<'a, '_>, child_name: &str, attr: &str) -> O
 }
 
 /// `string(./child/@attr)`: the attribute of the first `child` that has it.
-pub(crate) fn first_child_attr<'a>(n: Node<'a, '_>, child_name: &str, attr: &str) -> Option<&'a str> {
+pub(crate) fn first_child_attr<'a>(
+    n: Node<'a, '_>,
+    child_name: &str,
+    attr: &str,
+) -> Option<&'a str> {
     n.children()
         .filter(|c| is_plain(c, child_name))
         .find_map(|c| plain_attr(c, attr))
@@ -299,12 +303,22 @@ pub(crate) fn prop_invalid(node: Node, name: &str, value: &str, expected: &str) 
 }
 
 /// `virXMLPropUInt`: `Ok(None)` when absent.
-pub(crate) fn prop_uint(node: Node, name: &str, base: u32, nonzero: bool) -> Result<Option<u32>, Error> {
+pub(crate) fn prop_uint(
+    node: Node,
+    name: &str,
+    base: u32,
+    nonzero: bool,
+) -> Result<Option<u32>, Error> {
     let Some(v) = prop(node, name) else {
         return Ok(None);
     };
     let Some(n) = str_to_uip(v, base) else {
-        return Err(prop_invalid(node, name, v, "Expected non-negative integer value"));
+        return Err(prop_invalid(
+            node,
+            name,
+            v,
+            "Expected non-negative integer value",
+        ));
     };
     if nonzero && n == 0 {
         return Err(zero_not_permitted(node, name));
@@ -319,7 +333,12 @@ pub(crate) fn prop_ulonglong(node: Node, name: &str, base: u32) -> Result<Option
     };
     match str_to_ullp(v, base) {
         Some(n) => Ok(Some(n)),
-        None => Err(prop_invalid(node, name, v, "Expected non-negative integer value")),
+        None => Err(prop_invalid(
+            node,
+            name,
+            v,
+            "Expected non-negative integer value",
+        )),
     }
 }
 
@@ -376,12 +395,14 @@ pub(crate) fn prop_enum<T: PartialEq + Copy>(
 }
 
 /// `virXMLPropTristateBool`.
-pub(crate) fn prop_tristate(node: Option<Node>, name: &str) -> Result<crate::model::TristateBool, Error> {
+pub(crate) fn prop_tristate(
+    node: Option<Node>,
+    name: &str,
+) -> Result<crate::model::TristateBool, Error> {
     let Some(node) = node else {
         return Ok(crate::model::TristateBool::Absent);
     };
-    Ok(prop_enum(node, name, crate::model::TristateBool::from_yes_no, None)?
-        .unwrap_or_default())
+    Ok(prop_enum(node, name, crate::model::TristateBool::from_yes_no, None)?.unwrap_or_default())
 }
 
 /// `virXMLPropStringRequired`.
@@ -400,7 +421,8 @@ pub(crate) fn prop_required<'a>(node: Node<'a, '_>, name: &str) -> Result<&'a st
 
 fn escape_with(s: &str, attr: bool) -> std::borrow::Cow<'_, str> {
     let special = |c: char| {
-        matches!(c, '<' | '>' | '&' | '\'' | '"' | '\r') || (c < ' ' && (attr || c != '\n') && c != '\t')
+        matches!(c, '<' | '>' | '&' | '\'' | '"' | '\r')
+            || (c < ' ' && (attr || c != '\n') && c != '\t')
             || (attr && c == '\t')
     };
     if !s.chars().any(special) {
@@ -519,8 +541,15 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::XmlDetail);
         let e = parse_document("<foo/>", "(network_definition)", "network").unwrap_err();
-        assert_eq!(e.to_string(), "XML error: expecting root element of 'network', not 'foo'");
-        let deep = format!("<network>{}{}</network>", "<a>".repeat(300), "</a>".repeat(300));
+        assert_eq!(
+            e.to_string(),
+            "XML error: expecting root element of 'network', not 'foo'"
+        );
+        let deep = format!(
+            "<network>{}{}</network>",
+            "<a>".repeat(300),
+            "</a>".repeat(300)
+        );
         assert!(parse_document(&deep, "(network_definition)", "network").is_err());
     }
 }

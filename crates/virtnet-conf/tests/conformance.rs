@@ -100,7 +100,11 @@ fn networkxml2xml_round_trips() {
         let (input, expected) = match (input, expected) {
             (Ok(i), Ok(e)) => (i, e),
             (i, e) => {
-                failures.push(format!("{name}: cannot read case: {:?} {:?}", i.err(), e.err()));
+                failures.push(format!(
+                    "{name}: cannot read case: {:?} {:?}",
+                    i.err(),
+                    e.err()
+                ));
                 continue;
             }
         };
@@ -111,13 +115,21 @@ fn networkxml2xml_round_trips() {
             Ok(def) => {
                 let got = def.to_xml(flags);
                 if got != expected {
-                    failures.push(format!("{name}: output differs\n{}", common::diff(&expected, &got)));
+                    failures.push(format!(
+                        "{name}: output differs\n{}",
+                        common::diff(&expected, &got)
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{name}: parse failed: {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -128,20 +140,28 @@ fn networkxml2xml_must_fail() {
     };
     let mut failures = Vec::new();
     for (name, message) in MUST_FAIL {
-        let input = match common::read_linked(&dir.join("networkxml2xmlin").join(format!("{name}.xml"))) {
-            Ok(i) => i,
-            Err(e) => {
-                failures.push(format!("{name}: cannot read case: {e}"));
-                continue;
-            }
-        };
+        let input =
+            match common::read_linked(&dir.join("networkxml2xmlin").join(format!("{name}.xml"))) {
+                Ok(i) => i,
+                Err(e) => {
+                    failures.push(format!("{name}: cannot read case: {e}"));
+                    continue;
+                }
+            };
         match NetworkDef::parse(&input) {
             Ok(_) => failures.push(format!("{name}: parsed but must fail")),
             Err(e) if e.to_string() == *message => {}
-            Err(e) => failures.push(format!("{name}: wrong error\n    want: {message}\n    got:  {e}")),
+            Err(e) => failures.push(format!(
+                "{name}: wrong error\n    want: {message}\n    got:  {e}"
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -153,7 +173,8 @@ fn networkport_round_trips() {
     let mut failures = Vec::new();
     for name in PORTS {
         let input = match common::read_linked(
-            &dir.join("virnetworkportxml2xmldata").join(format!("{name}.xml")),
+            &dir.join("virnetworkportxml2xmldata")
+                .join(format!("{name}.xml")),
         ) {
             Ok(i) => i,
             Err(e) => {
@@ -165,13 +186,21 @@ fn networkport_round_trips() {
             Ok(def) => {
                 let got = def.to_xml();
                 if got != input {
-                    failures.push(format!("{name}: output differs\n{}", common::diff(&input, &got)));
+                    failures.push(format!(
+                        "{name}: output differs\n{}",
+                        common::diff(&input, &got)
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{name}: parse failed: {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The dnsmasq corpus inputs are network definitions too: they must parse,
@@ -194,7 +223,11 @@ fn networkxml2conf_inputs_parse() {
                 continue;
             }
             count += 1;
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+                .to_string();
             let input = match common::read_linked(&p) {
                 Ok(i) => i,
                 Err(e) => {
@@ -209,7 +242,10 @@ fn networkxml2conf_inputs_parse() {
                         Ok(d2) => {
                             let twice = d2.to_xml(FormatFlags::ACTIVE);
                             if once != twice {
-                                failures.push(format!("{sub}/{name}: unstable\n{}", common::diff(&once, &twice)));
+                                failures.push(format!(
+                                    "{sub}/{name}: unstable\n{}",
+                                    common::diff(&once, &twice)
+                                ));
                             }
                         }
                         Err(e) => failures.push(format!("{sub}/{name}: reparse failed: {e}")),
@@ -220,5 +256,10 @@ fn networkxml2conf_inputs_parse() {
         }
     }
     eprintln!("checked {count} corpus inputs");
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

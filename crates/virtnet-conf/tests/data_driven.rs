@@ -17,7 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
-use virtnet_conf::{defaults, FormatFlags, NetworkDef, PortDef};
+use virtnet_conf::{FormatFlags, NetworkDef, PortDef, defaults};
 
 /// A fixed, simple random source so defaults are reproducible.
 struct TestRng(u64);
@@ -51,7 +51,11 @@ fn cases(sub: &str) -> Vec<(String, PathBuf)> {
         .map(|e| e.path())
         .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("xml"))
         .map(|p| {
-            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+            let name = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
             (name, p)
         })
         .collect();
@@ -88,7 +92,9 @@ fn check_err(failures: &mut Vec<String>, name: &str, path: &Path, got: &str) {
     }
     match std::fs::read_to_string(path) {
         Ok(want) if want == got || want.strip_suffix('\n') == Some(got) => {}
-        Ok(want) => failures.push(format!("{name}: wrong error\n    want: {want}\n    got:  {got}")),
+        Ok(want) => failures.push(format!(
+            "{name}: wrong error\n    want: {want}\n    got:  {got}"
+        )),
         Err(e) => failures.push(format!("{name}: cannot read {}: {e}", path.display())),
     }
 }
@@ -141,7 +147,12 @@ fn round_trips_format_as_expected() {
         check(&mut failures, name, &sibling(path, "out"), &active);
         let inactive_path = path.with_file_name(format!("{name}.inactive.out"));
         if inactive_path.exists() {
-            check(&mut failures, name, &inactive_path, &def.to_xml(FormatFlags::INACTIVE));
+            check(
+                &mut failures,
+                name,
+                &inactive_path,
+                &def.to_xml(FormatFlags::INACTIVE),
+            );
         }
         match NetworkDef::parse(&active) {
             Ok(again) if again.to_xml(FormatFlags::ACTIVE) == active => {}
@@ -169,7 +180,12 @@ fn define_fills_defaults() {
             .map(str::to_string)
             .collect();
         match define(&xml, &inuse) {
-            Ok(def) => check(&mut failures, name, &sibling(path, "out"), &def.to_xml(FormatFlags::INACTIVE)),
+            Ok(def) => check(
+                &mut failures,
+                name,
+                &sibling(path, "out"),
+                &def.to_xml(FormatFlags::INACTIVE),
+            ),
             Err(e) => failures.push(format!("{name}: define failed: {e}")),
         }
     }

@@ -70,7 +70,12 @@ fn uuid() -> impl Strategy<Value = String> {
 }
 
 fn bandwidth() -> impl Strategy<Value = String> {
-    (1u64..100000, prop::option::of(1u64..100000), prop::option::of(1u64..10000), any::<bool>())
+    (
+        1u64..100000,
+        prop::option::of(1u64..100000),
+        prop::option::of(1u64..10000),
+        any::<bool>(),
+    )
         .prop_map(|(avg, peak, burst, out)| {
             let mut s = format!("<bandwidth><inbound average='{avg}'");
             if let Some(p) = peak {
@@ -91,7 +96,11 @@ fn bandwidth() -> impl Strategy<Value = String> {
 fn vlan() -> impl Strategy<Value = String> {
     (prop::collection::btree_set(0u32..4096, 1..4), any::<bool>()).prop_map(|(tags, native)| {
         let tags: Vec<u32> = tags.into_iter().collect();
-        let mut s = String::from(if tags.len() > 1 { "<vlan trunk='yes'>" } else { "<vlan>" });
+        let mut s = String::from(if tags.len() > 1 {
+            "<vlan trunk='yes'>"
+        } else {
+            "<vlan>"
+        });
         for (i, t) in tags.iter().enumerate() {
             if native && i == 0 && tags.len() > 1 {
                 s.push_str(&format!("<tag id='{t}' nativeMode='tagged'/>"));
@@ -291,7 +300,12 @@ fn corpus_inputs_are_fixed_points() {
         return;
     };
     let mut count = 0;
-    for sub in ["networkxml2xmlin", "networkxml2xmlout", "networkxml2confdata", "networkxml2firewalldata"] {
+    for sub in [
+        "networkxml2xmlin",
+        "networkxml2xmlout",
+        "networkxml2confdata",
+        "networkxml2firewalldata",
+    ] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };

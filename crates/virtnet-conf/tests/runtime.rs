@@ -64,7 +64,10 @@ fn hostdev_pf_expanded_to_addresses_when_active() {
         connections: 1,
     });
     let active = def.to_xml(FormatFlags::ACTIVE);
-    assert!(active.starts_with("<network connections='1'>\n"), "{active}");
+    assert!(
+        active.starts_with("<network connections='1'>\n"),
+        "{active}"
+    );
     assert!(
         active.contains(
             "    <pf dev='eth2'/>\n    <address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x1'/>\n"
@@ -87,9 +90,18 @@ fn interface_pool_connections_shown_only_when_active() {
     def.forward.ifs[0].connections = 2;
     def.forward.ifs[1].connections = 1;
     let active = def.to_xml(FormatFlags::ACTIVE);
-    assert!(active.contains("<forward dev='eth1' mode='bridge'>"), "{active}");
-    assert!(active.contains("<interface dev='eth1' connections='2'/>"), "{active}");
-    assert!(active.contains("<interface dev='eth2' connections='1'/>"), "{active}");
+    assert!(
+        active.contains("<forward dev='eth1' mode='bridge'>"),
+        "{active}"
+    );
+    assert!(
+        active.contains("<interface dev='eth1' connections='2'/>"),
+        "{active}"
+    );
+    assert!(
+        active.contains("<interface dev='eth2' connections='1'/>"),
+        "{active}"
+    );
     let inactive = def.to_xml(FormatFlags::INACTIVE);
     assert!(inactive.contains("<interface dev='eth1'/>"), "{inactive}");
     assert!(inactive.starts_with("<network>\n"), "{inactive}");

@@ -48,7 +48,10 @@ pub fn diff(expected: &str, got: &str) -> String {
         let a = e.get(i).copied().unwrap_or("<none>");
         let b = g.get(i).copied().unwrap_or("<none>");
         if a != b {
-            out.push_str(&format!("    line {}:\n      want: {a}\n      got:  {b}\n", i + 1));
+            out.push_str(&format!(
+                "    line {}:\n      want: {a}\n      got:  {b}\n",
+                i + 1
+            ));
         }
     }
     out
