@@ -74,7 +74,7 @@ enum Axis {
     AncestorOrSelf,
     FollowingSibling,
     PrecedingSibling,
-    SelfAxis,
+    Itself,
     Attribute,
 }
 
@@ -410,7 +410,7 @@ impl<'a> Parser<'a> {
         }
         if self.eat(".") {
             return Ok(Step {
-                axis: Axis::SelfAxis,
+                axis: Axis::Itself,
                 test: Test::Node,
                 preds: Vec::new(),
             });
@@ -431,7 +431,7 @@ impl<'a> Parser<'a> {
                         "ancestor-or-self" => Axis::AncestorOrSelf,
                         "following-sibling" => Axis::FollowingSibling,
                         "preceding-sibling" => Axis::PrecedingSibling,
-                        "self" => Axis::SelfAxis,
+                        "self" => Axis::Itself,
                         "attribute" => Axis::Attribute,
                         _ => return Err(save),
                     };
@@ -611,7 +611,7 @@ fn axis_nodes<'a, 'i>(x: XNode<'a, 'i>, axis: Axis) -> Vec<XNode<'a, 'i>> {
                 }
                 v
             }
-            Axis::SelfAxis => vec![x],
+            Axis::Itself => vec![x],
             _ => Vec::new(),
         };
     };
@@ -639,7 +639,7 @@ fn axis_nodes<'a, 'i>(x: XNode<'a, 'i>, axis: Axis) -> Vec<XNode<'a, 'i>> {
             .filter(visible)
             .map(XNode::Node)
             .collect(),
-        Axis::SelfAxis => vec![x],
+        Axis::Itself => vec![x],
         Axis::Attribute => {
             if n.is_element() {
                 (0..n.attributes().len())

@@ -394,9 +394,7 @@ fn update(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
         } else {
             format!("Updated network {name} persistent config")
         }
-    } else if live {
-        format!("Updated network {name} live state")
-    } else if is_active(ctl, &net).unwrap_or(true) {
+    } else if live || is_active(ctl, &net).unwrap_or(true) {
         format!("Updated network {name} live state")
     } else {
         format!("Updated network {name} persistent config")

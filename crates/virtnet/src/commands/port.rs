@@ -62,7 +62,7 @@ pub(super) fn cmd_port_list(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
         },
     )?;
     let mut ports = r.ports;
-    ports.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    ports.sort_by_key(|p| p.uuid);
     let mut table = Table::new(&["UUID"]);
     for p in &ports {
         let uuid = format_uuid(&p.uuid);

@@ -345,8 +345,8 @@ mod tests {
         );
         assert_eq!(err(&["-K", "z"]), "Invalid value for option -K");
         assert_eq!(
-            err(&["-e", "^^"]),
-            "Invalid string '^^' for escape sequence"
+            err(&["-e", "^1"]),
+            "Invalid string '^1' for escape sequence"
         );
         assert_eq!(
             run(&["-d", "9"]).warnings,

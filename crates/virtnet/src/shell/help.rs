@@ -125,3 +125,35 @@ pub fn usage(progname: &str, groups: &[CmdGroup]) -> String {
     out.push_str("\n  (specify help <command> for details about the command)\n\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::parse::CommandSet;
+
+    #[test]
+    fn net_dumpxml_help_as_virsh_prints_it() {
+        let def = crate::registry::Registry
+            .find("net-dumpxml")
+            .expect("net-dumpxml");
+        assert_eq!(
+            command_help(def),
+            "  NAME\n    net-dumpxml - network information in XML\n\n  SYNOPSIS\n    \
+             net-dumpxml <network> [--inactive] [--xpath <string>] [--wrap]\n\n  DESCRIPTION\n    \
+             Output the network information as an XML dump to stdout.\n\n  OPTIONS\n    \
+             [--network] <string>  network name or uuid\n    --inactive       show inactive defined XML\n    \
+             --xpath <string>  xpath expression to filter the XML document\n    \
+             --wrap           wrap xpath results in an common root element\n\n"
+        );
+    }
+
+    #[test]
+    fn argv_synopsis() {
+        let def = crate::registry::Registry
+            .find("net-desc")
+            .expect("net-desc");
+        assert!(command_help(def).contains(
+            "net-desc <network> [--live] [--config] [--current] [--title] [--edit] [[--new-desc] <string>]...\n"
+        ));
+    }
+}

@@ -472,3 +472,182 @@ impl fmt::Display for ParsedCmd {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn argv(words: &[&str]) -> Result<Vec<ParsedCmd>, ParseError> {
+        let v: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        parse_argv(&Registry, &v)
+    }
+
+    fn one(words: &[&str]) -> ParsedCmd {
+        let mut cmds = argv(words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        assert_eq!(cmds.len(), 1);
+        cmds.remove(0)
+    }
+
+    fn err(words: &[&str]) -> String {
+        argv(words).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn positional_and_named_values() {
+        let c = one(&[
+            "net-update",
+            "n",
+            "add",
+            "ip-dhcp-host",
+            "<host/>",
+            "--live",
+        ]);
+        assert_eq!(c.value("network"), Some("n"));
+        assert_eq!(c.value("command"), Some("add"));
+        assert_eq!(c.value("section"), Some("ip-dhcp-host"));
+        assert_eq!(c.value("xml"), Some("<host/>"));
+        assert!(c.has("live") && !c.has("config"));
+        let c = one(&[
+            "net-update",
+            "--xml=<x/>",
+            "--network",
+            "n",
+            "modify",
+            "dns-host",
+        ]);
+        assert_eq!(c.value("network"), Some("n"));
+        assert_eq!(c.value("command"), Some("modify"));
+        assert_eq!(c.value("section"), Some("dns-host"));
+        assert_eq!(c.value("xml"), Some("<x/>"));
+        // An Int option fills a position too, after the data options.
+        let c = one(&["net-update", "n", "add", "ip", "<ip/>", "3"]);
+        assert_eq!(c.value("parent-index"), Some("3"));
+        // net-event's options are optional strings, still positional.
+        let c = one(&["net-event", "default", "lifecycle"]);
+        assert_eq!(c.value("network"), Some("default"));
+        assert_eq!(c.value("event"), Some("lifecycle"));
+        // --xpath is named-only.
+        assert_eq!(err(&["net-dumpxml", "n", "//ip"]), "unexpected data '//ip'");
+        let c = one(&["net-dumpxml", "n", "--xpath", "//ip"]);
+        assert_eq!(c.value("xpath"), Some("//ip"));
+    }
+
+    #[test]
+    fn double_dash_and_dashes() {
+        let c = one(&["net-info", "--", "--weird"]);
+        assert_eq!(c.value("network"), Some("--weird"));
+        let c = one(&["net-info", "-x"]);
+        assert_eq!(c.value("network"), Some("-x"));
+        let c = one(&["net-info", "-"]);
+        assert_eq!(c.value("network"), Some("-"));
+        assert_eq!(err(&["net-list", "--", "--all"]), "unexpected data '--all'");
+        let c = one(&["net-desc", "n", "a", "--title", "b", "c"]);
+        assert_eq!(c.values("new-desc"), vec!["a", "b", "c"]);
+        assert!(c.has("title"));
+    }
+
+    #[test]
+    fn every_error_message() {
+        assert_eq!(err(&["bogus-cmd"]), "unknown command: 'bogus-cmd'");
+        assert_eq!(
+            err(&["net-list", "--bogus"]),
+            "command 'net-list' doesn't support option --bogus"
+        );
+        assert_eq!(
+            err(&["net-list", "--all", "--all"]),
+            "option --all already seen"
+        );
+        assert_eq!(
+            err(&["net-info", "a", "--network", "b"]),
+            "option --network already seen"
+        );
+        assert_eq!(
+            err(&["net-dumpxml", "--network"]),
+            "expected syntax: --network <string>"
+        );
+        assert_eq!(
+            err(&["net-update", "n", "add", "ip", "x", "--parent-index"]),
+            "expected syntax: --parent-index <number>"
+        );
+        assert_eq!(
+            err(&["net-list", "--all=1"]),
+            "invalid '=' after option --all"
+        );
+        assert_eq!(
+            err(&["net-list", "--help=1"]),
+            "invalid '=' after option --help"
+        );
+        assert_eq!(err(&["net-dumpxml", "a", "b"]), "unexpected data 'b'");
+        assert_eq!(
+            err(&["net-info"]),
+            "command 'net-info' requires <network> option"
+        );
+        assert_eq!(
+            argv(&["net-update", "a", "b"]).unwrap_err().lines(),
+            vec![
+                "command 'net-update' requires <section> option".to_owned(),
+                "command 'net-update' requires <xml> option".to_owned(),
+            ]
+        );
+        assert_eq!(
+            parse_string(&Registry, "net-info 'a")
+                .map(|c| c[0].value("network").map(str::to_owned)),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(
+            parse_string(&Registry, "net-info \"a")
+                .unwrap_err()
+                .to_string(),
+            "missing \""
+        );
+        assert_eq!(
+            parse_string(&Registry, "net-info a\\")
+                .unwrap_err()
+                .to_string(),
+            "dangling \\"
+        );
+        assert_eq!(parse_string(&Registry, "").unwrap_err(), ParseError::Empty);
+        assert!(ParseError::Empty.lines().is_empty());
+    }
+
+    #[test]
+    fn help_replaces_the_command() {
+        let c = one(&["net-list", "--all", "--help"]);
+        assert_eq!(c.name(), "help");
+        assert_eq!(c.value("command"), Some("net-list"));
+        // Missing required options do not matter with --help.
+        let c = one(&["net-info", "--help"]);
+        assert_eq!(c.value("command"), Some("net-info"));
+        // help itself ignores unknown options and extra words.
+        let c = one(&["help", "net-info", "--bogus", "extra"]);
+        assert_eq!(c.value("command"), Some("net-info"));
+    }
+
+    #[test]
+    fn command_strings() {
+        let cmds = parse_string(
+            &Registry,
+            "net-list --all; net-info \"a b\"\nnet-uuid 'c d' # note",
+        )
+        .unwrap();
+        assert_eq!(cmds.len(), 3);
+        assert_eq!(cmds[1].value("network"), Some("a b"));
+        assert_eq!(cmds[2].value("network"), Some("c d"));
+        let cmds = parse_string(&Registry, "# only a comment").unwrap();
+        assert!(cmds.is_empty());
+        let cmds = parse_string(&Registry, "net-info a\\ b").unwrap();
+        assert_eq!(cmds[0].value("network"), Some("a b"));
+        assert_eq!(
+            parse_string(&Registry, "net-info a; net-bogus")
+                .unwrap_err()
+                .to_string(),
+            "unknown command: 'net-bogus'"
+        );
+        // Separate words never split at ';'.
+        assert_eq!(
+            err(&["net-info", "a", ";", "net-list"]),
+            "unexpected data ';'"
+        );
+    }
+}
