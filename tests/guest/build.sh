@@ -32,9 +32,17 @@ unavailable() { echo "guest: $*" >&2; exit 3; }
 die() { echo "guest: $*" >&2; exit 1; }
 
 [ -x "$busybox" ] || unavailable "busybox not found at $busybox (install busybox-static)"
-mkdir -p "$out/debs"
-exec 9>"$out/.lock"
-flock -w 600 9 || die "cannot lock $out/.lock"
+mkdir -p "$out/debs" 2>/dev/null || true
+# A cache we may not write to (another user's) can still be used as it is.
+writable=0
+if [ -w "$out" ] && [ -w "$out/debs" ]; then
+    writable=1
+    exec 9>"$out/.lock"
+    flock -w 600 9 || die "cannot lock $out/.lock"
+fi
+need_write() {
+    [ "$writable" = 1 ] || unavailable "guest cache $out is not writable and lacks $1; run tests/guest/build.sh as its owner"
+}
 
 # --- 1. the kernel package -------------------------------------------------
 deb=
@@ -51,6 +59,7 @@ if [ "$offline" = 0 ]; then
     [ -n "$pkg" ] || unavailable "cannot resolve linux-image-cloud-amd64 (no Debian package lists)"
     deb=$(ls -1 "$out/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1)
     if [ -z "$deb" ]; then
+        need_write "$pkg"
         (cd "$out/debs" && apt-get download "$pkg" >&2) ||
             unavailable "apt-get download $pkg failed"
         deb=$(ls -1 "$out/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1)
@@ -66,6 +75,7 @@ kver=${pkg#linux-image-}
 # --- 2. kernel and modules -------------------------------------------------
 kdir="$out/kernel-$kver"
 if [ ! -f "$kdir/ready" ]; then
+    need_write "the kernel $kver"
     tmp=$(mktemp -d "$out/.kernel.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     dpkg-deb -x "$deb" "$tmp/x"
@@ -102,6 +112,7 @@ key=$(cat "$here/init" "$here/udhcpc.script" "$here/build.sh" "$busybox" "$kdir/
     sha256sum | cut -c1-16)
 initrd="$out/initrd-$kver-$key.cpio.gz"
 if [ ! -f "$initrd" ]; then
+    need_write "$(basename "$initrd")"
     tmp=$(mktemp -d "$out/.initrd.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     root="$tmp/root"

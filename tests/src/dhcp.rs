@@ -221,7 +221,9 @@ impl Dnsmasq {
             "--no-resolv".into(),
             "--no-hosts".into(),
             "--user=root".into(),
-            "--group=root".into(),
+            // No group change: it needs setgroups(2), which a user
+            // namespace may deny.
+            "--group=".into(),
             "--log-dhcp".into(),
             "--log-queries".into(),
             "--dhcp-authoritative".into(),

@@ -257,6 +257,15 @@ impl Guest {
                 "qemu-system-x86_64 not installed".into(),
             ));
         }
+        if matches!(opts.net, GuestNet::Bridge(_) | GuestNet::Tap(_)) {
+            // Opening the clone device attaches nothing; it tells whether
+            // TAPs can be made here (not in a user namespace, say).
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")
+                .map_err(|e| Error::Unavailable(format!("cannot open /dev/net/tun: {e}")))?;
+        }
         let image = match opts.image.clone() {
             Some(i) => i,
             None => GuestImage::get()?,
