@@ -241,6 +241,11 @@ fn daemon_start_kill9_restart_and_cleanup() {
 
     d.start_again().unwrap();
     assert_ne!(d.pid().unwrap(), first);
+    // The socket can accept before the log line has been copied.
+    d.proc()
+        .unwrap()
+        .wait_for("listening on", Duration::from_secs(5))
+        .unwrap();
     assert_eq!(d.log().matches("listening on").count(), 2);
     assert!(d.log().contains("==== start #2"));
 
