@@ -26,8 +26,6 @@ impl RawStdin {
         let mut raw = saved;
         // SAFETY: cfmakeraw only modifies the struct it is given.
         unsafe { libc::cfmakeraw(&mut raw) };
-        // Keep output processing so that "\n" still starts a new line.
-        raw.c_oflag |= libc::OPOST;
         // SAFETY: `raw` is a valid termios derived from the current one.
         if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &raw) } != 0 {
             return None;

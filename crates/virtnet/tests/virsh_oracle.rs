@@ -570,3 +570,75 @@ fn every_step_matches_virsh_byte_for_byte() {
     );
     eprintln!("{} steps identical to virsh", STEPS.len());
 }
+
+/// `net-edit` on a terminal: the definition fails, the user asks for help
+/// (`?`), forces a retry (`f`), then gives up (`n`). Runs both tools under
+/// `script` (a pseudo-terminal) and compares what the terminal shows.
+#[test]
+fn net_edit_retry_prompt_matches_virsh_on_a_terminal() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("needs root for the libvirt sandbox");
+    }
+    let sandbox = workspace_root().join("bench/libvirt-sandbox");
+    if !sandbox.is_file() || which("virsh").is_none() || which("script").is_none() {
+        return skip("needs bench/libvirt-sandbox, virsh and script(1)");
+    }
+    if !Path::new("/usr/sbin/libvirtd").exists() && which("libvirtd").is_none() {
+        return skip("libvirtd is not installed");
+    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/cli")
+        .canonicalize()
+        .expect("tests/data/cli");
+    let work = std::env::temp_dir().join(format!("virtnet-oracle-tty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work dir");
+    let virtnet = env!("CARGO_BIN_EXE_virtnet");
+    let mut s = format!(
+        "virsh -c network:///system net-define {}/alpha.xml >/dev/null\n",
+        quote(&data.display().to_string())
+    );
+    for (mode, cli) in [
+        ("virsh", "virsh -c network:///system".to_owned()),
+        (
+            "virtnet",
+            format!("{virtnet} -c network:///system?socket=/run/libvirt/libvirt-sock"),
+        ),
+    ] {
+        let _ = writeln!(
+            s,
+            "(sleep 1; printf '?'; sleep 0.5; printf 'f'; sleep 0.5; printf 'n') | \
+             EDITOR={} script -qec {} /dev/null >{}; echo $? >{}",
+            quote(&format!("{}/editor-bogus-forward.sh", data.display())),
+            quote(&format!("{cli} net-edit alpha")),
+            quote(&work.join(format!("{mode}.tty")).display().to_string()),
+            quote(&work.join(format!("{mode}.rc")).display().to_string()),
+        );
+    }
+    let script_path = work.join("tty.sh");
+    std::fs::write(&script_path, s).expect("script");
+    let status = Command::new("timeout")
+        .arg("120")
+        .arg(&sandbox)
+        .arg("sh")
+        .arg(&script_path)
+        .status()
+        .expect("run libvirt-sandbox");
+    assert!(status.success(), "{status}");
+    let read = |name: &str| std::fs::read_to_string(work.join(name)).unwrap_or_default();
+    // virsh (the library) also tries to start a polkit agent on a
+    // terminal; that line is libvirt's, not the command's.
+    let virsh_tty: String = read("virsh.tty")
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("Authorization not available"))
+        .collect();
+    let virtnet_tty = read("virtnet.tty");
+    assert!(
+        virtnet_tty.contains("Failed. Try again? [y,n,f,?]: "),
+        "{virtnet_tty:?}"
+    );
+    assert_eq!(virtnet_tty, virsh_tty);
+    assert_eq!(read("virtnet.rc"), read("virsh.rc"));
+    let _ = std::fs::remove_dir_all(&work);
+}
