@@ -7,7 +7,10 @@ fn runs_in_private_network_namespace() {
             let self_ns = std::fs::read_link("/proc/self/ns/net").expect("own netns");
             let init_ns = std::fs::read_link("/proc/1/ns/net");
             if let Ok(init_ns) = init_ns {
-                assert_ne!(self_ns, init_ns, "test binary shares pid 1's network namespace");
+                assert_ne!(
+                    self_ns, init_ns,
+                    "test binary shares pid 1's network namespace"
+                );
             }
         }
         _ => eprintln!("skipped: not started by scripts/netns-runner with namespace support"),

@@ -394,6 +394,11 @@ impl Driver {
                 xml = xml.replace("192.168.122.", &format!("192.168.{n}."));
             }
         }
+        // When another bridge is already called virbr0 (libvirt's own
+        // default network, say), take the first free virbrN.
+        if matches!(self.host.netlink.link("virbr0"), Ok(Some(_))) {
+            xml = xml.replace("  <bridge name='virbr0'/>\n", "");
+        }
         match self.define_xml(&xml, 0) {
             Ok(net) => {
                 if let Err(e) = self.set_autostart(&net, true) {
