@@ -42,6 +42,9 @@
 //! - [`defaults`]: UUID, `52:54:00:xx:xx:xx` MAC, first free `virbrN` or
 //!   `%d`-template bridge name; random source and names in use passed in.
 //! - [`PortDef::parse`] / [`PortDef::to_xml`]: the networkport XML.
+//! - [`NetworkDef::update_section`] with [`UpdateCommand`] and
+//!   [`UpdateSection`]: `net-update`, like `virNetworkDefUpdateSection`
+//!   (DNS host and TXT records can also be modified, as in newer libvirt).
 //! - Helpers: [`ForwardMode`] with libvirt's names,
 //!   [`NetworkDef::ips_of`] / [`NetworkDef::ip_by_index`] by family,
 //!   [`IpDef::prefix_len`], [`IpDef::netmask_addr`], [`IpDef::network`],
@@ -76,6 +79,7 @@ pub mod model;
 pub mod netdev;
 mod parse;
 pub mod port;
+pub mod update;
 pub mod validate;
 mod xml;
 
@@ -86,6 +90,7 @@ pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
 pub use model::*;
 pub use parse::DNSMASQ_NAMESPACE;
 pub use port::{MacvlanMode, PortDef, PortPlug};
+pub use update::{UpdateCommand, UpdateSection};
 pub use xml::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_NODES};
 
 impl NetworkDef {
@@ -94,7 +99,7 @@ impl NetworkDef {
     /// forward mode as a whole are in [`NetworkDef::validate`]; defaults
     /// (uuid, MAC, bridge name) are filled in by [`defaults`].
     pub fn parse(xml_text: &str) -> Result<NetworkDef> {
-        let doc = xml::parse_document(xml_text, "(network_definition)", "network")?;
+        let doc = xml::parse_document(xml_text, "(network_definition)", Some("network"))?;
         parse::parse_network(doc.root_element())
     }
 

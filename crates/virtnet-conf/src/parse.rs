@@ -137,7 +137,7 @@ fn parse_lease(node: Node) -> Result<Option<LeaseDef>, Error> {
     Ok(Some(LeaseDef { expiry, unit }))
 }
 
-fn parse_dhcp_range(net: &str, ip: &IpDef, node: Node) -> Result<DhcpRangeDef, Error> {
+pub(crate) fn parse_dhcp_range(net: &str, ip: &IpDef, node: Node) -> Result<DhcpRangeDef, Error> {
     let Some(start) = prop(node, "start") else {
         return Err(Error::xml(format!(
             "Missing 'start' attribute in dhcp range for network '{net}'"
@@ -415,8 +415,33 @@ fn xpath_uint(node: Node, name: &str) -> Result<Option<u32>, ()> {
     }
 }
 
+/// An SRV record as written, possibly partial (for net-update delete).
+pub(crate) struct SrvFields {
+    pub(crate) service: Option<String>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) domain: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) port: Option<u32>,
+    pub(crate) priority: Option<u32>,
+    pub(crate) weight: Option<u32>,
+}
+
+impl SrvFields {
+    pub(crate) fn into_def(self) -> DnsSrvDef {
+        DnsSrvDef {
+            service: self.service.unwrap_or_default(),
+            protocol: self.protocol.unwrap_or_default(),
+            domain: self.domain,
+            target: self.target,
+            port: self.port,
+            priority: self.priority,
+            weight: self.weight,
+        }
+    }
+}
+
 /// libvirt's `virNetworkDNSSrvDefParseXML`.
-pub(crate) fn parse_dns_srv(net: &str, node: Node, partial_ok: bool) -> Result<DnsSrvDef, Error> {
+pub(crate) fn parse_dns_srv(net: &str, node: Node, partial_ok: bool) -> Result<SrvFields, Error> {
     let service = prop(node, "service");
     if service.is_none() && !partial_ok {
         return Err(Error::xml_detail(format!(
@@ -474,9 +499,9 @@ pub(crate) fn parse_dns_srv(net: &str, node: Node, partial_ok: bool) -> Result<D
     let port = check("port", "invalid", &|n| (1..=65535).contains(&n))?;
     let priority = check("priority", "Invalid", &|n| n <= 65535)?;
     let weight = check("weight", "invalid", &|n| n <= 65535)?;
-    Ok(DnsSrvDef {
-        service: service.unwrap_or_default().to_string(),
-        protocol: protocol.unwrap_or_default().to_string(),
+    Ok(SrvFields {
+        service: service.map(str::to_string),
+        protocol: protocol.map(str::to_string),
         domain,
         target,
         port: port.filter(|n| *n != 0),
@@ -486,7 +511,11 @@ pub(crate) fn parse_dns_srv(net: &str, node: Node, partial_ok: bool) -> Result<D
 }
 
 /// libvirt's `virNetworkDNSTxtDefParseXML`.
-pub(crate) fn parse_dns_txt(net: &str, node: Node, partial_ok: bool) -> Result<DnsTxtDef, Error> {
+pub(crate) fn parse_dns_txt(
+    net: &str,
+    node: Node,
+    partial_ok: bool,
+) -> Result<(String, Option<String>), Error> {
     let Some(name) = prop(node, "name") else {
         return Err(Error::xml_detail(format!(
             "missing required name attribute in DNS TXT record of network {net}"
@@ -508,10 +537,7 @@ pub(crate) fn parse_dns_txt(net: &str, node: Node, partial_ok: bool) -> Result<D
             "invalid line break in DNS TXT record value attribute",
         ));
     }
-    Ok(DnsTxtDef {
-        name: name.to_string(),
-        value: value.unwrap_or_default().to_string(),
-    })
+    Ok((name.to_string(), value.map(str::to_string)))
 }
 
 fn parse_dns(net: &str, node: Node) -> Result<DnsDef, Error> {
@@ -558,11 +584,15 @@ fn parse_dns(net: &str, node: Node) -> Result<DnsDef, Error> {
     }
     let srv_nodes = children(node, "srv");
     for s in &srv_nodes {
-        dns.srvs.push(parse_dns_srv(net, *s, false)?);
+        dns.srvs.push(parse_dns_srv(net, *s, false)?.into_def());
     }
     let txt_nodes = children(node, "txt");
     for t in &txt_nodes {
-        dns.txts.push(parse_dns_txt(net, *t, false)?);
+        let (name, value) = parse_dns_txt(net, *t, false)?;
+        dns.txts.push(DnsTxtDef {
+            name,
+            value: value.unwrap_or_default(),
+        });
     }
     if dns.enable == TristateBool::No
         && !(fwd_nodes.is_empty()

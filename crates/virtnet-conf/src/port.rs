@@ -148,7 +148,7 @@ fn nested_text(root: Node, a: &str, b: &str) -> Option<String> {
 impl PortDef {
     /// Parse `<networkport>` XML like libvirt's `virNetworkPortDefParseString`.
     pub fn parse(xml_text: &str) -> Result<PortDef, Error> {
-        let doc = xml::parse_document(xml_text, "(networkport_definition)", "networkport")
+        let doc = xml::parse_document(xml_text, "(networkport_definition)", Some("networkport"))
             .map_err(|e| {
                 if e.kind() == ErrorKind::XmlError
                     && e.detail()

@@ -19,7 +19,7 @@ pub const MAX_DEPTH: usize = 256;
 pub(crate) fn parse_document<'a>(
     text: &'a str,
     url: &str,
-    root: &str,
+    root: Option<&str>,
 ) -> Result<Document<'a>, Error> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(Error::new(
@@ -59,6 +59,9 @@ pub(crate) fn parse_document<'a>(
         ));
     }
     let r = doc.root_element();
+    let Some(root) = root else {
+        return Ok(doc);
+    };
     if r.tag_name().name() != root {
         return Err(Error::new(
             ErrorKind::XmlError,
@@ -536,11 +539,11 @@ mod tests {
         let e = parse_document(
             "<!DOCTYPE network [<!ENTITY x 'y'>]><network/>",
             "(network_definition)",
-            "network",
+            Some("network"),
         )
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::XmlDetail);
-        let e = parse_document("<foo/>", "(network_definition)", "network").unwrap_err();
+        let e = parse_document("<foo/>", "(network_definition)", Some("network")).unwrap_err();
         assert_eq!(
             e.to_string(),
             "XML error: expecting root element of 'network', not 'foo'"
@@ -550,6 +553,6 @@ mod tests {
             "<a>".repeat(300),
             "</a>".repeat(300)
         );
-        assert!(parse_document(&deep, "(network_definition)", "network").is_err());
+        assert!(parse_document(&deep, "(network_definition)", Some("network")).is_err());
     }
 }
