@@ -275,6 +275,15 @@ const STEPS: &[&[&str]] = &[
     &["env:EDITOR={data}/editor-fail.sh", "net-edit", "alpha"],
     &["env:VISUAL={data}/editor-same.sh", "net-edit", "beta"],
     &["net-edit", "nosuch"],
+    // virsh 9.0 without a terminal prints "error: Failed." and then claims
+    // "Network (null) XML configuration edited." with status 0; virtnet
+    // reports why the definition failed and exits 1.
+    &[
+        "differs:",
+        "env:EDITOR={data}/editor-bogus-forward.sh",
+        "net-edit",
+        "alpha",
+    ],
     &["net-dumpxml", "alpha", "--inactive"],
     // Newer virsh lists metadata-change too; virtnet has its events.
     &["differs:", "net-event", "--list"],
@@ -477,6 +486,15 @@ fn deliberate_differences(step: &[&str], dir: &Path, i: usize) {
         ["differs:", "net-event", "--list"] => {
             assert_eq!(out, "lifecycle\nmetadata-change\n\n");
             assert_eq!(rc.trim(), "0");
+        }
+        ["differs:", _, "net-edit", "alpha"] => {
+            let err = std::fs::read_to_string(dir.join(format!("{i}.err"))).unwrap_or_default();
+            assert_eq!(
+                err,
+                "error: Failed.\nerror: unsupported configuration: unknown forwarding type 'bogus'\n"
+            );
+            assert_eq!(out, "\n");
+            assert_eq!(rc.trim(), "1");
         }
         other => panic!("no expectation for {other:?}"),
     }
