@@ -34,7 +34,8 @@
 //!
 //! - [`NetworkDef::parse`] / [`NetworkDef::to_xml`] with [`FormatFlags`]
 //!   (`inactive` hides runtime state: connection counts and the devices a
-//!   `<pf>` was expanded to).
+//!   `<pf>` was expanded to); [`NetworkDef::parse_status`] reads that
+//!   runtime state back from the live view.
 //! - [`NetworkDef::validate`]: libvirt's define-time rules (elements each
 //!   forward mode allows, one DHCP `<ip>` per family, vlan/portgroup/
 //!   bandwidth rules) plus bridge name length, MTU range, repeated vlan
@@ -100,7 +101,17 @@ impl NetworkDef {
     /// (uuid, MAC, bridge name) are filled in by [`defaults`].
     pub fn parse(xml_text: &str) -> Result<NetworkDef> {
         let doc = xml::parse_document(xml_text, "(network_definition)", Some("network"))?;
-        parse::parse_network(doc.root_element())
+        parse::parse_network(doc.root_element(), false)
+    }
+
+    /// Parse the live view written by [`NetworkDef::to_xml`] with
+    /// [`FormatFlags::ACTIVE`] (e.g. a status file kept while a network
+    /// runs), restoring the runtime state libvirt's parser ignores:
+    /// connection counts and the pool devices listed next to a `<pf>`.
+    /// Otherwise the same as [`NetworkDef::parse`].
+    pub fn parse_status(xml_text: &str) -> Result<NetworkDef> {
+        let doc = xml::parse_document(xml_text, "(network_status)", Some("network"))?;
+        parse::parse_network(doc.root_element(), true)
     }
 
     /// Format like libvirt's `virNetworkDefFormat` (`net-dumpxml`).

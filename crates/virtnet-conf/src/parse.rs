@@ -896,7 +896,7 @@ fn parse_nat(net: &str, node: Node, fwd: &mut ForwardDef) -> Result<(), Error> {
     Ok(())
 }
 
-fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
+fn parse_forward(net: &str, node: Node, status: bool) -> Result<ForwardDef, Error> {
     let mode = match xattr(node, "mode") {
         None => ForwardMode::Nat,
         Some(m) => ForwardMode::from_name(m)
@@ -940,12 +940,20 @@ fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
                     "Missing required dev attribute in <forward> <interface> element of network {net}"
                 )));
             };
+            let connections = if status {
+                xml::prop_uint(*n, "connections", 10, false)?.unwrap_or(0)
+            } else {
+                0
+            };
             if i == 0 {
                 if let Some(d) = dev {
                     if devi != d {
                         return Err(Error::xml(format!(
                             "<forward dev='{d}'> must match first <interface dev='{devi}'/> in network {net}"
                         )));
+                    }
+                    if let Some(first) = fwd.ifs.first_mut() {
+                        first.connections = connections;
                     }
                     continue;
                 }
@@ -957,7 +965,7 @@ fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
             }
             fwd.ifs.push(ForwardIfDef {
                 device: ForwardDevice::Netdev(devi.to_string()),
-                connections: 0,
+                connections,
             });
         }
     } else if !addr_nodes.is_empty() {
@@ -990,26 +998,32 @@ fn parse_forward(net: &str, node: Node) -> Result<ForwardDef, Error> {
                 }
             }
         }
-    } else if pf_nodes.len() > 1 {
-        return Err(Error::xml(format!(
-            "Only one <pf> element is allowed in <forward> of network {net}"
-        )));
-    } else if let Some(pf) = pf_nodes.first() {
-        let Some(d) = prop(*pf, "dev") else {
+    }
+    // libvirt reads <pf> only when there is no pool; a status file also
+    // lists the pool a <pf> was expanded to, so it keeps both.
+    if fwd.ifs.is_empty() || status {
+        if pf_nodes.len() > 1 {
             return Err(Error::xml(format!(
-                "Missing required dev attribute in <pf> element of network '{net}'"
+                "Only one <pf> element is allowed in <forward> of network {net}"
             )));
-        };
-        fwd.pfs.push(ForwardPfDef {
-            dev: d.to_string(),
-            connections: 0,
-        });
+        } else if let Some(pf) = pf_nodes.first() {
+            let Some(d) = prop(*pf, "dev") else {
+                return Err(Error::xml(format!(
+                    "Missing required dev attribute in <pf> element of network '{net}'"
+                )));
+            };
+            fwd.pfs.push(ForwardPfDef {
+                dev: d.to_string(),
+                connections: 0,
+            });
+        }
     }
     Ok(fwd)
 }
 
-/// Parse a network definition from a document's root element.
-pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
+/// Parse a network definition from a document's root element. With
+/// `status`, runtime state written in the live view is read back too.
+pub(crate) fn parse_network(root: Node, status: bool) -> Result<NetworkDef, Error> {
     let mut def = NetworkDef {
         stp: true,
         ..NetworkDef::default()
@@ -1049,6 +1063,9 @@ pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
         };
     }
     def.trust_guest_rx_filters = xml::prop_tristate(Some(root), "trustGuestRxFilters")?;
+    if status {
+        def.connections = xml::prop_uint(root, "connections", 10, false)?.unwrap_or(0);
+    }
 
     let domain_node = child(root, "domain");
     def.domain = domain_node
@@ -1145,7 +1162,7 @@ pub(crate) fn parse_network(root: Node) -> Result<NetworkDef, Error> {
         }
     }
     if let Some(f) = child(root, "forward") {
-        def.forward = parse_forward(net, f)?;
+        def.forward = parse_forward(net, f, status)?;
     }
     check_forward_mode(&def, stp.is_some())?;
 

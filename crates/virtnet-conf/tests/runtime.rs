@@ -106,3 +106,40 @@ fn interface_pool_connections_shown_only_when_active() {
     assert!(inactive.contains("<interface dev='eth1'/>"), "{inactive}");
     assert!(inactive.starts_with("<network>\n"), "{inactive}");
 }
+
+#[test]
+fn status_view_parses_back_with_runtime_state() {
+    let mut def = NetworkDef::parse(
+        "<network><name>pf</name><uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>\
+         <forward mode='passthrough'><pf dev='eth0'/></forward></network>",
+    )
+    .unwrap();
+    def.connections = 2;
+    for (dev, connections) in [("eth0v0", 2), ("eth0v1", 0)] {
+        def.forward.ifs.push(ForwardIfDef {
+            device: ForwardDevice::Netdev(dev.into()),
+            connections,
+        });
+    }
+    let live = def.to_xml(FormatFlags::ACTIVE);
+    let back = NetworkDef::parse_status(&live).unwrap();
+    assert_eq!(back, def);
+    assert_eq!(back.to_xml(FormatFlags::ACTIVE), live);
+    // The plain parser behaves like libvirt's: runtime state is not read.
+    let plain = NetworkDef::parse(&live).unwrap();
+    assert_eq!(plain.connections, 0);
+    assert!(plain.forward.pfs.is_empty());
+
+    let mut nat = NetworkDef::parse(
+        "<network><name>n</name><forward mode='nat' dev='eth1'/><ip address='10.0.0.1' prefix='8'/></network>",
+    )
+    .unwrap();
+    nat.connections = 1;
+    nat.forward.ifs[0].connections = 1;
+    let live = nat.to_xml(FormatFlags::ACTIVE);
+    assert!(
+        live.contains("<interface dev='eth1' connections='1'/>"),
+        "{live}"
+    );
+    assert_eq!(NetworkDef::parse_status(&live).unwrap(), nat);
+}
