@@ -273,6 +273,8 @@ error_kinds! {
     CheckpointInconsistent = 109, "checkpoint inconsistent", "checkpoint inconsistent: %s";
     /// `VIR_ERR_MULTIPLE_DOMAINS`
     MultipleDomains = 110, "multiple matching domains found", "multiple matching domains found: %s";
+    /// `VIR_ERR_NO_NETWORK_METADATA`
+    NoNetworkMetadata = 111, "metadata not found", "metadata not found: %s";
 }
 
 /// libvirt's `virErrorDomain`: which part of libvirt raised the error.

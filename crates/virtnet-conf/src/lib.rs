@@ -43,6 +43,8 @@
 //! - [`defaults`]: UUID, `52:54:00:xx:xx:xx` MAC, first free `virbrN` or
 //!   `%d`-template bridge name; random source and names in use passed in.
 //! - [`PortDef::parse`] / [`PortDef::to_xml`]: the networkport XML.
+//! - [`NetworkDef::metadata_get`] / [`NetworkDef::metadata_set`] with
+//!   [`MetadataType`]: `net-desc` and `net-metadata`.
 //! - [`NetworkDef::update_section`] with [`UpdateCommand`] and
 //!   [`UpdateSection`]: `net-update`, like `virNetworkDefUpdateSection`
 //!   (DNS host and TXT records can also be modified, as in newer libvirt).
@@ -87,7 +89,7 @@ mod xml;
 pub use addr::{MacAddr, PciAddress, Uuid};
 pub use error::{Error, ErrorDomain, ErrorKind, Result};
 pub use format::FormatFlags;
-pub use metadata::{NsDecl, XmlAttr, XmlElement, XmlNode};
+pub use metadata::{MetadataType, NsDecl, XmlAttr, XmlElement, XmlNode};
 pub use model::*;
 pub use parse::DNSMASQ_NAMESPACE;
 pub use port::{MacvlanMode, PortDef, PortPlug};

@@ -507,3 +507,182 @@ impl XmlElement {
         })
     }
 }
+
+/// Which metadata `virNetworkGetMetadata`/`virNetworkSetMetadata` address
+/// (`virNetworkMetadataType`); discriminants are libvirt's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum MetadataType {
+    /// `<description>`
+    Description = 0,
+    /// `<title>`
+    Title = 1,
+    /// One namespaced element under `<metadata>`.
+    Element = 2,
+}
+
+impl MetadataType {
+    /// The type for libvirt's numeric value.
+    pub fn from_code(code: i32) -> Option<MetadataType> {
+        match code {
+            0 => Some(MetadataType::Description),
+            1 => Some(MetadataType::Title),
+            2 => Some(MetadataType::Element),
+            _ => None,
+        }
+    }
+}
+
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '\u{b7}'))
+}
+
+fn strip_namespace(el: &mut XmlElement, uri: &str) {
+    if el.namespace.as_deref() == Some(uri) {
+        el.namespace = None;
+        el.prefix = None;
+    }
+    for c in &mut el.children {
+        if let XmlNode::Element(e) = c {
+            strip_namespace(e, uri);
+        }
+    }
+}
+
+fn inject_namespace(el: &mut XmlElement, uri: &str, key: &str) {
+    if el.namespace.is_none() {
+        el.namespace = Some(uri.to_string());
+        el.prefix = Some(key.to_string());
+    }
+    for c in &mut el.children {
+        if let XmlNode::Element(e) = c {
+            inject_namespace(e, uri, key);
+        }
+    }
+}
+
+fn missing_metadata() -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::NoNetworkMetadata,
+        crate::ErrorDomain::Network,
+        "Requested metadata element is not present",
+    )
+}
+
+fn invalid_arg(msg: &str) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::InvalidArg,
+        crate::ErrorDomain::Network,
+        msg,
+    )
+}
+
+impl crate::NetworkDef {
+    /// `virNetworkGetMetadata`: the description, the title, or the element
+    /// in namespace `uri` under `<metadata>` (serialized without its
+    /// namespace prefix, as libvirt returns it).
+    pub fn metadata_get(
+        &self,
+        kind: MetadataType,
+        uri: Option<&str>,
+    ) -> Result<String, crate::Error> {
+        let found = match kind {
+            MetadataType::Description => self.description.clone(),
+            MetadataType::Title => self.title.clone(),
+            MetadataType::Element => {
+                let uri = uri.ok_or_else(|| invalid_arg("metadata URI must not be NULL"))?;
+                self.metadata.as_ref().and_then(|md| {
+                    let mut el = md.child_in_namespace(uri)?.clone();
+                    strip_namespace(&mut el, uri);
+                    if let Some(i) = el.ns_decls.iter().position(|d| d.uri == uri) {
+                        el.ns_decls.remove(i);
+                    }
+                    Some(el.to_xml(0))
+                })
+            }
+        };
+        found.ok_or_else(missing_metadata)
+    }
+
+    /// `virNetworkSetMetadata`: set or (with `None` or an empty string)
+    /// clear the description or title; set (with `key` as the namespace
+    /// prefix) or remove the element in namespace `uri` under `<metadata>`.
+    pub fn metadata_set(
+        &mut self,
+        kind: MetadataType,
+        value: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+    ) -> Result<(), crate::Error> {
+        match kind {
+            MetadataType::Description | MetadataType::Title => {
+                if key.is_some() || uri.is_some() {
+                    return Err(invalid_arg(
+                        "key and uri must be NULL for title and description",
+                    ));
+                }
+                if kind == MetadataType::Title && value.is_some_and(|v| v.contains('\n')) {
+                    return Err(invalid_arg("metadata title can't contain newlines"));
+                }
+                let v = value.filter(|v| !v.is_empty()).map(str::to_string);
+                if kind == MetadataType::Title {
+                    self.title = v;
+                } else {
+                    self.description = v;
+                }
+                Ok(())
+            }
+            MetadataType::Element => {
+                let uri = uri.ok_or_else(|| invalid_arg("metadata URI must not be NULL"))?;
+                let new = match value {
+                    Some(text) => {
+                        let key =
+                            key.ok_or_else(|| invalid_arg("metadata key must not be NULL"))?;
+                        let doc = crate::xml::parse_document(text, "(metadata_xml)", None)?;
+                        let mut scope = Scope { frames: Vec::new() };
+                        let mut root_decls = Vec::new();
+                        let mut el =
+                            copy_element(doc.root_element(), &mut scope, &mut root_decls, true);
+                        el.ns_decls = root_decls;
+                        if !is_ncname(key) {
+                            return Err(crate::Error::internal(
+                                "failed to validate prefix for a new XML namespace",
+                            ));
+                        }
+                        if el.ns_decls.iter().any(|d| d.prefix.as_deref() == Some(key)) {
+                            return Err(crate::Error::internal(
+                                "failed to create a new XML namespace",
+                            ));
+                        }
+                        el.ns_decls.push(NsDecl {
+                            prefix: Some(key.to_string()),
+                            uri: uri.to_string(),
+                        });
+                        inject_namespace(&mut el, uri, key);
+                        Some(el)
+                    }
+                    None => None,
+                };
+                let md = self.metadata.get_or_insert_with(|| XmlElement {
+                    name: "metadata".to_string(),
+                    ..XmlElement::default()
+                });
+                md.children.retain(
+                    |c| !matches!(c, XmlNode::Element(e) if e.namespace.as_deref() == Some(uri)),
+                );
+                if let Some(el) = new {
+                    md.children.push(XmlNode::Element(el));
+                }
+                if md.children.is_empty() {
+                    self.metadata = None;
+                }
+                Ok(())
+            }
+        }
+    }
+}
