@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use virtnet_conf::update::{UpdateCommand, UpdateSection};
 use virtnet_conf::{FormatFlags, NetworkDef, Uuid, defaults};
 use virtnet_host::dnsmasq::DnsmasqDeath;
 
 use crate::error::{Error, Result};
 use crate::events::{EventEmitter, EventKind, Lifecycle, NetworkEvent};
+use crate::hooks::{self, HookOp};
 use crate::host::Host;
 use crate::setup::{self, SetupContext};
 use crate::status::{NetworkStatus, SetupStep};
@@ -185,6 +187,13 @@ impl Driver {
         paths
             .create_all()
             .map_err(|e| Error::Internal(format!("cannot create directories: {e}")))?;
+        if let Some(dir) = paths.dnsmasq_dir_blocked_at() {
+            log::warn!(
+                "{} is not searchable by others: dnsmasq (running as nobody) cannot read \
+                 static DHCP hosts or DNS hosts below it",
+                dir.display()
+            );
+        }
         {
             let mut nets = self.lock();
             self.load_configs(&mut nets);
@@ -326,6 +335,15 @@ impl Driver {
                     .map_err(|e| Error::host(&name, e))?;
                 if present.is_none() {
                     log::warn!("network '{name}': bridge '{br}' vanished; setting it up again");
+                    // Take over the old dnsmasq first, so the teardown stops
+                    // it instead of leaving it holding the network's address.
+                    for step in &steps {
+                        if let SetupStep::Dnsmasq { pid } = step {
+                            if let Ok(spec) = ctx.dnsmasq_spec(&obj.def) {
+                                let _ = self.host.dnsmasq.adopt(&spec, *pid);
+                            }
+                        }
+                    }
                     for e in setup::stop(&ctx, &name, &steps) {
                         log::warn!("network '{name}': {e}");
                     }
@@ -729,6 +747,7 @@ impl Driver {
         }
         setup::check_supported(&def)?;
         let def = live_def(&def);
+        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &def, None)?;
         let steps = setup::start(&self.ctx(), &def)?;
         let obj = match nets.remove(&name) {
             Some(mut obj) => {
@@ -748,6 +767,7 @@ impl Driver {
         };
         self.save_status(&obj);
         self.emit(&obj, Lifecycle::Started);
+        self.run_hook(HookOp::Started, &obj.def);
         let r = obj.net_ref();
         nets.insert(name, obj);
         Ok(r)
@@ -766,6 +786,7 @@ impl Driver {
             obj.def = d;
         }
         let live = live_def(&obj.def);
+        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &live, None)?;
         let steps = setup::start(&self.ctx(), &live)?;
         // While running, `def` is the live definition and `new_def` the
         // persistent one, restored when the network stops.
@@ -774,6 +795,7 @@ impl Driver {
         obj.respawns.clear();
         self.save_status(obj);
         self.emit(obj, Lifecycle::Started);
+        self.run_hook(HookOp::Started, &obj.def);
         Ok(())
     }
 
@@ -793,6 +815,7 @@ impl Driver {
         }
         let _ = store::remove_if_exists(&self.cfg.paths.network_status(&name));
         self.emit(obj, Lifecycle::Stopped);
+        self.run_hook(HookOp::Stopped, &obj.def);
         if !obj.persistent {
             let def = obj.def.clone();
             nets.remove(&name);
@@ -870,6 +893,194 @@ impl Driver {
         })?;
         obj.autostart = on;
         Ok(())
+    }
+
+    /// Runs a hook whose failure cannot undo what happened: logged only.
+    fn run_hook(&self, op: HookOp, def: &NetworkDef) {
+        if let Err(e) = hooks::run(&self.cfg.paths.hooks_dir(), op, def, None) {
+            log::warn!("network '{}': {e}", def.name);
+        }
+    }
+
+    /// `net-update`: one change to one section, on the live definition,
+    /// the persistent one or both (`VIR_NETWORK_UPDATE_AFFECT_*` in
+    /// `flags`), with libvirt's semantics. A live change is applied to the
+    /// running network without disturbing traffic: host entries are
+    /// rewritten and dnsmasq re-reads them on SIGHUP; changes to what
+    /// dnsmasq reads only at start restart dnsmasq alone; firewall rules
+    /// are replaced in one transaction, never removed and re-added.
+    pub fn update(
+        &self,
+        net: &NetRef,
+        command: u32,
+        section: u32,
+        parent_index: i32,
+        xml: &str,
+        flags: u32,
+    ) -> Result<()> {
+        const LIVE: u32 = 1;
+        const CONFIG: u32 = 2;
+        if flags & !(LIVE | CONFIG) != 0 {
+            return Err(Error::InvalidArg(format!(
+                "unsupported flags (0x{:x}) in function networkUpdate",
+                flags & !(LIVE | CONFIG)
+            )));
+        }
+        let command = UpdateCommand::from_code(command).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "unrecognized network update command code {command}"
+            ))
+        })?;
+        let section = UpdateSection::from_code(section).ok_or_else(|| {
+            Error::Unsupported(format!("can't update unrecognized section of network"))
+        })?;
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let active = obj.is_active();
+        let mut flags = flags;
+        if flags & (LIVE | CONFIG) == 0 {
+            flags |= if active { LIVE } else { CONFIG };
+        }
+        if flags & LIVE != 0 && !active {
+            return Err(Error::OperationInvalid(
+                "network is not running".to_string(),
+            ));
+        }
+        if flags & CONFIG != 0 && !obj.persistent {
+            return Err(Error::OperationInvalid(
+                "cannot change persistent config of a transient network".to_string(),
+            ));
+        }
+        let apply = |base: &NetworkDef, format: FormatFlags| -> Result<NetworkDef> {
+            let mut d = base.clone();
+            d.update_section(command, section, parent_index, xml)?;
+            // A format/parse cycle catches anything the change made invalid.
+            NetworkDef::parse(&d.to_xml(format))?;
+            Ok(d)
+        };
+        let live = if flags & LIVE != 0 {
+            Some(apply(&obj.def, FormatFlags::ACTIVE)?)
+        } else {
+            None
+        };
+        let config = if flags & CONFIG != 0 {
+            Some(apply(obj.config(), FormatFlags::INACTIVE)?)
+        } else {
+            None
+        };
+        if let Some(c) = config {
+            self.save_config(&c)?;
+            if active {
+                obj.new_def = Some(c);
+            } else {
+                obj.def = c;
+            }
+        }
+        if let Some(l) = live {
+            let old = std::mem::replace(&mut obj.def, l);
+            let res = self.apply_live_update(obj, &old);
+            self.save_status(obj);
+            res?;
+        }
+        self.run_hook(HookOp::Updated, &obj.def);
+        Ok(())
+    }
+
+    /// Brings the host in line with a running network whose live
+    /// definition changed from `old` to `obj.def`.
+    fn apply_live_update(&self, obj: &mut NetworkObj, old: &NetworkDef) -> Result<()> {
+        let new = obj.def.clone();
+        let name = new.name.clone();
+        if new.forward.mode.is_virtual() && new.forward.mode != virtnet_conf::ForwardMode::Open {
+            let plan = setup::firewall_plan(&new)?;
+            if plan != setup::firewall_plan(old)? {
+                self.host
+                    .firewall
+                    .apply(&plan)
+                    .map_err(|e| Error::host(&name, e))?;
+            }
+        }
+        let ctx = self.ctx();
+        let p = ctx.dnsmasq_paths(&name);
+        let opts =
+            virtnet_dnsmasq::Options::new(self.cfg.paths.dnsmasq_dir().display().to_string())
+                .with_pid_file(p.pid.display().to_string());
+        let plan = virtnet_dnsmasq::DnsmasqConfig::plan_update(old, &new, &opts)?;
+        let steps = obj.setup.get_or_insert_with(Vec::new);
+        let herr = |e: &dyn std::fmt::Display| Error::host(&name, e);
+        match plan.action {
+            virtnet_dnsmasq::UpdateAction::Nothing => {}
+            virtnet_dnsmasq::UpdateAction::Reload => {
+                setup::write_dnsmasq_files(&ctx, &new)?;
+                self.host.dnsmasq.reload(&name).map_err(|e| herr(&e))?;
+            }
+            virtnet_dnsmasq::UpdateAction::Restart => {
+                self.host.dnsmasq.stop(&name).map_err(|e| herr(&e))?;
+                let pid = setup::start_dnsmasq(&ctx, &new)?;
+                for s in steps.iter_mut() {
+                    if let SetupStep::Dnsmasq { pid: p } = s {
+                        *p = pid;
+                    }
+                }
+            }
+            virtnet_dnsmasq::UpdateAction::Start => {
+                let pid = setup::start_dnsmasq(&ctx, &new)?;
+                steps.push(SetupStep::Dnsmasq { pid });
+            }
+            virtnet_dnsmasq::UpdateAction::Stop => {
+                self.host.dnsmasq.stop(&name).map_err(|e| herr(&e))?;
+                steps.retain(|s| !matches!(s, SetupStep::Dnsmasq { .. }));
+            }
+        }
+        Ok(())
+    }
+
+    /// `net-dhcp-leases`: the network's current leases (of `mac` only, if
+    /// given), from the lease helper's records.
+    pub fn dhcp_leases(
+        &self,
+        net: &NetRef,
+        mac: Option<&str>,
+    ) -> Result<Vec<virtnet_dnsmasq::DhcpLease>> {
+        if let Some(m) = mac {
+            if virtnet_conf::MacAddr::parse(m).is_none() {
+                return Err(Error::InvalidMac(m.to_string()));
+            }
+        }
+        let def = {
+            let mut nets = self.lock();
+            Self::find(&mut nets, net)?.def.clone()
+        };
+        let Some(bridge) = &def.bridge else {
+            return Ok(Vec::new());
+        };
+        let path = self
+            .cfg
+            .paths
+            .dnsmasq_dir()
+            .join(format!("{bridge}.status"));
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::System(format!(
+                    "Unable to read leases file: {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let file = virtnet_dnsmasq::LeaseFile::parse(&text).map_err(|e| {
+            Error::Internal(format!("invalid json in file: {}: {e}", path.display()))
+        })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        file.dhcp_leases(&def, mac, now)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Stops every running network (for tests and explicit shutdown; the

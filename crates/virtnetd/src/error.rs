@@ -33,6 +33,8 @@ pub mod code {
     pub const NETWORK_PORT_EXIST: i32 = 98;
     /// `VIR_ERR_NO_NETWORK_METADATA`.
     pub const NO_NETWORK_METADATA: i32 = 107;
+    /// `VIR_ERR_INVALID_MAC`.
+    pub const INVALID_MAC: i32 = 44;
     /// `VIR_ERR_HOOK_SCRIPT_FAILED`.
     pub const HOOK_SCRIPT_FAILED: i32 = 70;
 }
@@ -82,6 +84,9 @@ pub enum Error {
     /// No port with that UUID.
     #[error("network port not found: {0}")]
     NoPort(String),
+    /// A MAC address that does not parse (`VIR_ERR_INVALID_MAC`).
+    #[error("invalid MAC address: {0}")]
+    InvalidMac(String),
     /// The procedure is not implemented.
     #[error("this function is not supported by the connection driver: {0}")]
     NoSupport(String),
@@ -116,6 +121,7 @@ impl Error {
             Error::NoPort(_) => code::NO_NETWORK_PORT,
             Error::Hook(_) => code::HOOK_SCRIPT_FAILED,
             Error::NoSupport(_) => code::NO_SUPPORT,
+            Error::InvalidMac(_) => code::INVALID_MAC,
         }
     }
 
@@ -144,7 +150,8 @@ impl Error {
             | Error::System(s)
             | Error::NoPort(s)
             | Error::Hook(s)
-            | Error::NoSupport(s) => s.clone(),
+            | Error::NoSupport(s)
+            | Error::InvalidMac(s) => s.clone(),
             Error::Conf(e) => e.detail().unwrap_or_default().to_string(),
             Error::Dnsmasq(e) => e.detail(),
         }

@@ -15,6 +15,7 @@
 pub mod driver;
 pub mod error;
 pub mod events;
+pub mod hooks;
 pub mod host;
 pub mod logger;
 pub mod rpcserver;

@@ -335,6 +335,56 @@ impl Server {
                 persistent: i32::from(d.info(&net_ref(&a.net))?.persistent),
             }),
 
+            Call::NetworkUpdate(a) => {
+                d.update(
+                    &net_ref(&a.net),
+                    a.command,
+                    a.section,
+                    a.parent_index,
+                    &a.xml,
+                    a.flags,
+                )?;
+                Self::audit(
+                    ctx,
+                    &format!(
+                        "updated network '{}' (command {}, section {}, flags {})",
+                        a.net.name, a.command, a.section, a.flags
+                    ),
+                );
+                Reply::NetworkUpdate(())
+            }
+            Call::NetworkGetDhcpLeases(a) => {
+                if a.flags != 0 {
+                    return Err(Error::InvalidArg(format!(
+                        "unsupported flags (0x{:x}) in function networkGetDHCPLeases",
+                        a.flags
+                    )));
+                }
+                let leases = d.dhcp_leases(&net_ref(&a.net), a.mac.as_deref())?;
+                let ret = u32::try_from(leases.len()).unwrap_or(u32::MAX);
+                let leases = if a.need_results != 0 {
+                    leases
+                        .into_iter()
+                        .map(|l| NetworkDhcpLease {
+                            iface: l.iface,
+                            expirytime: l.expiry_time,
+                            kind: match l.family {
+                                virtnet_conf::AddressFamily::Ipv6 => 1,
+                                _ => 0,
+                            },
+                            mac: Some(l.mac),
+                            iaid: l.iaid,
+                            ipaddr: l.ip_address,
+                            prefix: l.prefix,
+                            hostname: l.hostname,
+                            clientid: l.client_id,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Reply::NetworkGetDhcpLeases(NetworkGetDhcpLeasesRet { leases, ret })
+            }
             Call::ConnectNetworkEventRegisterAny(a) => {
                 if a.event_id != network_event::ID_LIFECYCLE
                     && a.event_id != network_event::ID_METADATA_CHANGE

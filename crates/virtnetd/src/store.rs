@@ -87,7 +87,9 @@ impl Paths {
         self.run_dir.join("virtnetd-sock-ro")
     }
 
-    /// Create every directory virtnetd writes to.
+    /// Create every directory virtnetd writes to. dnsmasq drops its
+    /// privileges to `nobody` before it reads the host files, so the
+    /// dnsmasq directory and the state directory must be searchable by all.
     pub fn create_all(&self) -> io::Result<()> {
         for dir in [
             self.networks_dir(),
@@ -97,7 +99,24 @@ impl Paths {
         ] {
             fs::create_dir_all(&dir)?;
         }
+        for dir in [&self.state_dir, &self.dnsmasq_dir()] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+        }
         Ok(())
+    }
+
+    /// The first directory above the dnsmasq directory that others cannot
+    /// search (dnsmasq, running as `nobody`, could not read its host files).
+    pub fn dnsmasq_dir_blocked_at(&self) -> Option<PathBuf> {
+        let dir = self.dnsmasq_dir();
+        dir.ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .find(|d| {
+                fs::metadata(d)
+                    .map(|m| m.permissions().mode() & 0o001 == 0)
+                    .unwrap_or(false)
+            })
+            .map(Path::to_path_buf)
     }
 }
 
