@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use virtnet_conf::metadata::MetadataType;
 use virtnet_conf::update::{UpdateCommand, UpdateSection};
 use virtnet_conf::{FormatFlags, NetworkDef, Uuid, defaults};
 use virtnet_host::dnsmasq::DnsmasqDeath;
@@ -1033,6 +1034,93 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Resolves `VIR_NETWORK_UPDATE_AFFECT_*` flags for metadata changes:
+    /// (live, config).
+    fn affected(obj: &NetworkObj, flags: u32) -> Result<(bool, bool)> {
+        const LIVE: u32 = 1;
+        const CONFIG: u32 = 2;
+        let active = obj.is_active();
+        let mut flags = flags;
+        if flags & (LIVE | CONFIG) == 0 {
+            flags |= if active { LIVE } else { CONFIG };
+        }
+        if flags & LIVE != 0 && !active {
+            return Err(Error::OperationInvalid(
+                "network is not running".to_string(),
+            ));
+        }
+        if flags & CONFIG != 0 && !obj.persistent {
+            return Err(Error::OperationInvalid(
+                "transient networks do not have any persistent config".to_string(),
+            ));
+        }
+        Ok((flags & LIVE != 0, flags & CONFIG != 0))
+    }
+
+    /// `virNetworkSetMetadata` (`net-desc`, `net-metadata`).
+    pub fn set_metadata(
+        &self,
+        net: &NetRef,
+        kind: i32,
+        value: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        let mtype = MetadataType::from_code(kind)
+            .ok_or_else(|| Error::InvalidArg(format!("unknown metadata type '{kind}'")))?;
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let (live, config) = Self::affected(obj, flags)?;
+        if live {
+            let mut d = obj.def.clone();
+            d.metadata_set(mtype, value, key, uri)?;
+            obj.def = d;
+            self.save_status(obj);
+        }
+        if config {
+            let mut d = obj.config().clone();
+            d.metadata_set(mtype, value, key, uri)?;
+            self.save_config(&d)?;
+            if obj.is_active() {
+                obj.new_def = Some(d);
+            } else {
+                obj.def = d;
+            }
+        }
+        self.events.emit(NetworkEvent {
+            name: obj.def.name.clone(),
+            uuid: obj.uuid(),
+            kind: EventKind::MetadataChange {
+                kind,
+                nsuri: uri.map(str::to_string),
+            },
+        });
+        Ok(())
+    }
+
+    /// `virNetworkGetMetadata`.
+    pub fn get_metadata(
+        &self,
+        net: &NetRef,
+        kind: i32,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<String> {
+        let mtype = MetadataType::from_code(kind)
+            .ok_or_else(|| Error::InvalidArg(format!("unknown metadata type '{kind}'")))?;
+        if flags & 3 == 3 {
+            return Err(Error::InvalidArg(
+                "Flags 'affect live' and 'affect config' are mutually exclusive".to_string(),
+            ));
+        }
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let (live, _) = Self::affected(obj, flags)?;
+        let def = if live { &obj.def } else { obj.config() };
+        Ok(def.metadata_get(mtype, uri)?)
     }
 
     /// `net-dhcp-leases`: the network's current leases (of `mac` only, if

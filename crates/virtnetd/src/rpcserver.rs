@@ -385,6 +385,32 @@ impl Server {
                 };
                 Reply::NetworkGetDhcpLeases(NetworkGetDhcpLeasesRet { leases, ret })
             }
+            Call::NetworkSetMetadata(a) => {
+                d.set_metadata(
+                    &net_ref(&a.network),
+                    a.kind,
+                    a.metadata.as_deref(),
+                    a.key.as_deref(),
+                    a.uri.as_deref(),
+                    a.flags,
+                )?;
+                Self::audit(
+                    ctx,
+                    &format!(
+                        "set metadata (type {}) of network '{}'",
+                        a.kind, a.network.name
+                    ),
+                );
+                Reply::NetworkSetMetadata(())
+            }
+            Call::NetworkGetMetadata(a) => Reply::NetworkGetMetadata(NetworkGetMetadataRet {
+                metadata: d.get_metadata(
+                    &net_ref(&a.network),
+                    a.kind,
+                    a.uri.as_deref(),
+                    a.flags,
+                )?,
+            }),
             Call::ConnectNetworkEventRegisterAny(a) => {
                 if a.event_id != network_event::ID_LIFECYCLE
                     && a.event_id != network_event::ID_METADATA_CHANGE

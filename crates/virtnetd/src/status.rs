@@ -140,7 +140,7 @@ impl NetworkStatus {
                 "network" => {
                     let range = child.range();
                     let xml = text.get(range).ok_or_else(|| bad("<network> range"))?;
-                    def = Some(NetworkDef::parse(xml)?);
+                    def = Some(NetworkDef::parse_status(xml)?);
                 }
                 _ => {}
             }
