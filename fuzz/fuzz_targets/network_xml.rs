@@ -22,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
         };
         assert_eq!(again.to_xml(flags), once, "formatting is not stable");
     }
+    let live = def.to_xml(FormatFlags::ACTIVE);
+    match NetworkDef::parse_status(&live) {
+        Ok(st) => assert_eq!(
+            st.to_xml(FormatFlags::ACTIVE),
+            live,
+            "status view is not stable"
+        ),
+        Err(e) => panic!("live view does not parse as status: {e}\n{live}"),
+    }
     let mut defined = def.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     if defaults::prepare_define_with(&mut defined, &["virbr0"], &mut rng).is_ok() {
