@@ -304,8 +304,11 @@ fn start_virtual(
         host.netlink.add_route(&route).map_err(|e| herr(&e))?;
     }
 
-    // Forwarding, for the modes that route.
-    if matches!(def.forward.mode, ForwardMode::Nat | ForwardMode::Route) {
+    // Forwarding, for the modes that route (open too, as libvirt does).
+    if matches!(
+        def.forward.mode,
+        ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open
+    ) {
         if def.ipv4s().next().is_some() {
             host.sysctl
                 .write(sysctl::IPV4_FORWARD, "1")
