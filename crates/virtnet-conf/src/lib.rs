@@ -92,7 +92,9 @@ pub use format::FormatFlags;
 pub use metadata::{MetadataType, NsDecl, XmlAttr, XmlElement, XmlNode};
 pub use model::*;
 pub use parse::DNSMASQ_NAMESPACE;
-pub use port::{MacvlanMode, PortDef, PortPlug};
+pub use port::{
+    MacvlanMode, PortDef, PortDevice, PortDeviceKind, PortPlug, VIRTNET_PORT_NAMESPACE,
+};
 pub use update::{UpdateCommand, UpdateSection};
 pub use xml::{MAX_DEPTH, MAX_INPUT_BYTES, MAX_NODES};
 

@@ -114,8 +114,10 @@ pub struct PortDef {
     pub owner_uuid: Uuid,
     /// `<group>`: the portgroup.
     pub group: Option<String>,
-    /// Guest MAC address.
-    pub mac: MacAddr,
+    /// Guest MAC address. Always present in libvirt's format; a port
+    /// being created with [`PortDef::parse_for_create`] may leave it out,
+    /// and the network assigns one.
+    pub mac: Option<MacAddr>,
     /// `<virtualport>`.
     pub virt_port_profile: Option<VirtPortProfile>,
     /// `<bandwidth>`.
@@ -130,6 +132,71 @@ pub struct PortDef {
     pub trust_guest_rx_filters: TristateBool,
     /// `<plug>`.
     pub plug: PortPlug,
+    /// virtnet's `<virtnet:device>` extension: the host device realising
+    /// the port.
+    pub device: Option<PortDevice>,
+}
+
+/// Namespace of virtnet's networkport extension.
+pub const VIRTNET_PORT_NAMESPACE: &str = "http://virtnet.dev/schemas/networkport/1.0";
+
+/// What kind of host device realises a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortDeviceKind {
+    /// A TAP device (plug types network and bridge).
+    Tap,
+    /// A macvtap device (plug type direct).
+    Macvtap,
+    /// A PCI device handed to the guest (plug type hostdev-pci).
+    Hostdev,
+}
+
+impl PortDeviceKind {
+    /// The name used in XML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortDeviceKind::Tap => "tap",
+            PortDeviceKind::Macvtap => "macvtap",
+            PortDeviceKind::Hostdev => "hostdev",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<PortDeviceKind> {
+        [
+            PortDeviceKind::Tap,
+            PortDeviceKind::Macvtap,
+            PortDeviceKind::Hostdev,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// `<virtnet:device xmlns:virtnet='http://virtnet.dev/schemas/networkport/1.0' …/>`:
+/// how virtnet realises the port on the host. On input every attribute is
+/// a request (all optional); net-port-dumpxml shows what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortDevice {
+    /// `type=`: the kind of device (filled in by the daemon).
+    pub kind: Option<PortDeviceKind>,
+    /// `name=`: the device name, or a template with `%d` (default
+    /// `vnet%d` for TAPs, `macvtap%d` for macvtaps).
+    pub name: Option<String>,
+    /// `path=`: the character device a hypervisor opens (macvtap).
+    pub path: Option<String>,
+    /// `user=`: uid owning the TAP (an unprivileged QEMU).
+    pub user: Option<u32>,
+    /// `group=`: gid owning the TAP.
+    pub group: Option<u32>,
+    /// `vnetHdr=`: create the TAP with IFF_VNET_HDR (default yes).
+    pub vnet_hdr: TristateBool,
+    /// `queues=`: a multiqueue TAP with this many queues.
+    pub queues: Option<u32>,
+    /// `model=`: the guest NIC model, for `domiflist` and QEMU arguments.
+    pub model: Option<String>,
+    /// `persistent='yes'`: the attachment is part of the configuration and
+    /// is recreated whenever the network starts.
+    pub persistent: bool,
 }
 
 fn internal(msg: String) -> Error {
@@ -148,6 +215,16 @@ fn nested_text(root: Node, a: &str, b: &str) -> Option<String> {
 impl PortDef {
     /// Parse `<networkport>` XML like libvirt's `virNetworkPortDefParseString`.
     pub fn parse(xml_text: &str) -> Result<PortDef, Error> {
+        Self::parse_with(xml_text, true)
+    }
+
+    /// Parse a port to be created: like [`PortDef::parse`], but `<mac>`
+    /// may be left out (the network assigns one).
+    pub fn parse_for_create(xml_text: &str) -> Result<PortDef, Error> {
+        Self::parse_with(xml_text, false)
+    }
+
+    fn parse_with(xml_text: &str, require_mac: bool) -> Result<PortDef, Error> {
         let doc = xml::parse_document(xml_text, "(networkport_definition)", Some("networkport"))
             .map_err(|e| {
                 if e.kind() == ErrorKind::XmlError
@@ -159,7 +236,7 @@ impl PortDef {
                     e
                 }
             })?;
-        parse_port(doc.root_element())
+        parse_port(doc.root_element(), require_mac)
     }
 
     /// Format like libvirt's `virNetworkPortDefFormat`.
@@ -168,7 +245,7 @@ impl PortDef {
     }
 }
 
-fn parse_port(root: Node) -> Result<PortDef, Error> {
+fn parse_port(root: Node, require_mac: bool) -> Result<PortDef, Error> {
     let mut def = PortDef::default();
     let Some(uuid) = xml::child_text(root, "uuid") else {
         return Err(internal("network port has no uuid".into()));
@@ -189,11 +266,23 @@ fn parse_port(root: Node) -> Result<PortDef, Error> {
         def.virt_port_profile =
             Some(netdev::parse_virtualport(v, false)?).filter(|vp| !vp.is_empty());
     }
-    let Some(mac) = xml::first_child_attr(root, "mac", "address") else {
-        return Err(internal("network port has no mac".into()));
-    };
-    def.mac =
-        MacAddr::parse(mac).ok_or_else(|| internal(format!("Unable to parse MAC '{mac}'")))?;
+    match xml::first_child_attr(root, "mac", "address") {
+        Some(mac) => {
+            def.mac = Some(
+                MacAddr::parse(mac)
+                    .ok_or_else(|| internal(format!("Unable to parse MAC '{mac}'")))?,
+            );
+        }
+        None if require_mac => return Err(internal("network port has no mac".into())),
+        None => {}
+    }
+    if let Some(d) = root.children().find(|n| {
+        n.is_element()
+            && n.tag_name().name() == "device"
+            && n.tag_name().namespace() == Some(VIRTNET_PORT_NAMESPACE)
+    }) {
+        def.device = Some(parse_device(d)?);
+    }
     if let Some(b) = child(root, "bandwidth") {
         let (bw, class_id) = netdev::parse_bandwidth(b, true, true)?;
         // libvirt only formats classID inside a non-empty <bandwidth>.
@@ -289,6 +378,95 @@ fn parse_port(root: Node) -> Result<PortDef, Error> {
     Ok(def)
 }
 
+fn parse_device(node: Node) -> Result<PortDevice, Error> {
+    let bad = |attr: &str, v: &str| {
+        Error::xml(format!(
+            "invalid value '{v}' of attribute '{attr}' in <virtnet:device> of network port"
+        ))
+    };
+    let num = |attr: &str| -> Result<Option<u32>, Error> {
+        node.attribute(attr)
+            .map(|v| v.parse::<u32>().map_err(|_| bad(attr, v)))
+            .transpose()
+    };
+    let mut dev = PortDevice {
+        user: num("user")?,
+        group: num("group")?,
+        queues: num("queues")?,
+        ..PortDevice::default()
+    };
+    if dev.queues == Some(0) {
+        return Err(bad("queues", "0"));
+    }
+    if let Some(k) = node.attribute("type") {
+        dev.kind = Some(PortDeviceKind::from_name(k).ok_or_else(|| bad("type", k))?);
+    }
+    if let Some(n) = node.attribute("name") {
+        if n.is_empty()
+            || n.len() > 15
+            || n.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control())
+            || n.matches('%').count() > 1
+            || (n.contains('%') && !n.contains("%d"))
+        {
+            return Err(bad("name", n));
+        }
+        dev.name = Some(n.to_string());
+    }
+    dev.path = node.attribute("path").map(str::to_string);
+    dev.model = node.attribute("model").map(str::to_string);
+    if let Some(m) = &dev.model {
+        if m.is_empty()
+            || !m
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(bad("model", m));
+        }
+    }
+    if let Some(v) = node.attribute("vnetHdr") {
+        dev.vnet_hdr = TristateBool::from_yes_no(v).ok_or_else(|| bad("vnetHdr", v))?;
+    }
+    if let Some(v) = node.attribute("persistent") {
+        dev.persistent = TristateBool::from_yes_no(v)
+            .ok_or_else(|| bad("persistent", v))?
+            .is_yes();
+    }
+    Ok(dev)
+}
+
+fn format_device(buf: &mut Buf, dev: &PortDevice) {
+    let mut s = format!("<virtnet:device xmlns:virtnet='{VIRTNET_PORT_NAMESPACE}'");
+    if let Some(k) = dev.kind {
+        s.push_str(&format!(" type='{}'", k.as_str()));
+    }
+    if let Some(n) = &dev.name {
+        s.push_str(&format!(" name='{}'", escape(n)));
+    }
+    if let Some(p) = &dev.path {
+        s.push_str(&format!(" path='{}'", escape(p)));
+    }
+    if let Some(u) = dev.user {
+        s.push_str(&format!(" user='{u}'"));
+    }
+    if let Some(g) = dev.group {
+        s.push_str(&format!(" group='{g}'"));
+    }
+    if let Some(v) = dev.vnet_hdr.as_str() {
+        s.push_str(&format!(" vnetHdr='{v}'"));
+    }
+    if let Some(q) = dev.queues {
+        s.push_str(&format!(" queues='{q}'"));
+    }
+    if let Some(m) = &dev.model {
+        s.push_str(&format!(" model='{}'", escape(m)));
+    }
+    if dev.persistent {
+        s.push_str(" persistent='yes'");
+    }
+    s.push_str("/>\n");
+    buf.add(&s);
+}
+
 fn format_port(def: &PortDef) -> String {
     let mut buf = Buf::new();
     buf.add("<networkport>\n");
@@ -303,7 +481,9 @@ fn format_port(def: &PortDef) -> String {
     if let Some(g) = &def.group {
         buf.add(&format!("<group>{}</group>\n", escape_text(g)));
     }
-    buf.add(&format!("<mac address='{}'/>\n", def.mac));
+    if let Some(mac) = def.mac {
+        buf.add(&format!("<mac address='{mac}'/>\n"));
+    }
     netdev::format_virtualport(&mut buf, def.virt_port_profile.as_ref());
     netdev::format_bandwidth(&mut buf, def.bandwidth.as_ref(), def.class_id);
     netdev::format_vlan(&mut buf, def.vlan.as_ref());
@@ -370,7 +550,30 @@ fn format_port(def: &PortDef) -> String {
             buf.add("</plug>\n");
         }
     }
+    if let Some(dev) = &def.device {
+        format_device(&mut buf, dev);
+    }
     buf.adjust(-2);
     buf.add("</networkport>\n");
     buf.into_string()
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    const NO_MAC: &str = "<networkport><uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>\
+        <owner><name>vm1</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner>\
+        </networkport>";
+
+    #[test]
+    fn a_port_to_create_may_leave_out_its_mac() {
+        assert_eq!(
+            PortDef::parse(NO_MAC).unwrap_err().to_string(),
+            "internal error: network port has no mac"
+        );
+        let p = PortDef::parse_for_create(NO_MAC).unwrap();
+        assert_eq!(p.mac, None);
+        assert!(!p.to_xml().contains("<mac"));
+    }
 }
