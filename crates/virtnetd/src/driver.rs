@@ -17,13 +17,14 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use virtnet_conf::metadata::MetadataType;
 use virtnet_conf::update::{UpdateCommand, UpdateSection};
-use virtnet_conf::{FormatFlags, NetworkDef, Uuid, defaults};
+use virtnet_conf::{FormatFlags, NetworkDef, PortDef, Uuid, defaults};
 use virtnet_host::dnsmasq::DnsmasqDeath;
 
 use crate::error::{Error, Result};
 use crate::events::{EventEmitter, EventKind, Lifecycle, NetworkEvent};
 use crate::hooks::{self, HookOp};
 use crate::host::Host;
+use crate::ports;
 use crate::setup::{self, SetupContext};
 use crate::status::{NetworkStatus, SetupStep};
 use crate::store::{self, Paths};
@@ -101,6 +102,8 @@ struct NetworkObj {
     setup: Option<Vec<SetupStep>>,
     /// Recent dnsmasq respawns, to stop respawning a dnsmasq that keeps dying.
     respawns: Vec<Instant>,
+    /// Ports of the running network, as allocated and realised.
+    ports: Vec<PortDef>,
 }
 
 impl NetworkObj {
@@ -243,6 +246,7 @@ impl Driver {
                     autostart,
                     setup: None,
                     respawns: Vec::new(),
+                    ports: Vec::new(),
                 },
             );
         }
@@ -276,6 +280,7 @@ impl Driver {
                             autostart: false,
                             setup: Some(status.setup),
                             respawns: Vec::new(),
+                            ports: Vec::new(),
                         },
                     );
                 }
@@ -304,9 +309,11 @@ impl Driver {
                 continue;
             };
             match self.adopt(obj, with_rules.as_deref()) {
-                Ok(changed) => {
+                Ok((changed, rebuilt)) => {
                     log::info!("network '{name}': re-adopted");
-                    if changed {
+                    let connections = obj.ports.len();
+                    self.adopt_ports(obj, rebuilt);
+                    if changed || rebuilt || obj.ports.len() != connections {
                         self.save_status(obj);
                     }
                 }
@@ -318,8 +325,9 @@ impl Driver {
         }
     }
 
-    /// Adopts one running network; returns whether its setup record changed.
-    fn adopt(&self, obj: &mut NetworkObj, with_rules: Option<&[String]>) -> Result<bool> {
+    /// Adopts one running network; returns whether its setup record changed
+    /// and whether it had to be set up again (its bridge had vanished).
+    fn adopt(&self, obj: &mut NetworkObj, with_rules: Option<&[String]>) -> Result<(bool, bool)> {
         let ctx = self.ctx();
         let name = obj.def.name.clone();
         let steps = obj.setup.clone().unwrap_or_default();
@@ -349,7 +357,7 @@ impl Driver {
                         log::warn!("network '{name}': {e}");
                     }
                     obj.setup = Some(setup::start(&ctx, &obj.def)?);
-                    return Ok(true);
+                    return Ok((true, true));
                 }
             }
         }
@@ -385,7 +393,7 @@ impl Driver {
             }
         }
         obj.setup = Some(new_steps);
-        Ok(changed)
+        Ok((changed, false))
     }
 
     /// Forgets that a network runs (after a failed adoption): its status
@@ -722,6 +730,7 @@ impl Driver {
                         autostart: false,
                         setup: None,
                         respawns: Vec::new(),
+                        ports: Vec::new(),
                     },
                 );
             }
@@ -764,6 +773,7 @@ impl Driver {
                 autostart: false,
                 setup: Some(steps),
                 respawns: Vec::new(),
+                ports: Vec::new(),
             },
         };
         self.save_status(&obj);
@@ -795,6 +805,7 @@ impl Driver {
         obj.setup = Some(steps);
         obj.respawns.clear();
         self.save_status(obj);
+        self.restore_persistent_ports(obj);
         self.emit(obj, Lifecycle::Started);
         self.run_hook(HookOp::Started, &obj.def);
         Ok(())
@@ -806,11 +817,13 @@ impl Driver {
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
         let name = obj.def.name.clone();
-        let Some(steps) = obj.setup.take() else {
+        if !obj.is_active() {
             return Err(Error::OperationInvalid(format!(
                 "network '{name}' is not active"
             )));
-        };
+        }
+        self.remove_all_ports(obj);
+        let steps = obj.setup.take().unwrap_or_default();
         for e in setup::stop(&self.ctx(), &name, &steps) {
             log::error!("network '{name}': during destroy: {e}");
         }
@@ -933,7 +946,7 @@ impl Driver {
             ))
         })?;
         let section = UpdateSection::from_code(section).ok_or_else(|| {
-            Error::Unsupported(format!("can't update unrecognized section of network"))
+            Error::Unsupported("can't update unrecognized section of network".to_string())
         })?;
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
@@ -1169,6 +1182,332 @@ impl Driver {
             .unwrap_or(0);
         file.dhcp_leases(&def, mac, now)
             .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    // ----- ports ---------------------------------------------------------
+
+    fn require_active(obj: &NetworkObj) -> Result<()> {
+        if obj.is_active() {
+            Ok(())
+        } else {
+            Err(Error::OperationInvalid(format!(
+                "network '{}' is not active",
+                obj.def.name
+            )))
+        }
+    }
+
+    fn save_port_status(&self, network: &str, port: &PortDef) {
+        let dir = self.cfg.paths.port_status_dir(network);
+        let res = fs::create_dir_all(&dir).and_then(|()| {
+            store::write_atomic(
+                &dir.join(format!("{}.xml", port.uuid)),
+                port.to_xml().as_bytes(),
+                0o600,
+            )
+        });
+        if let Err(e) = res {
+            log::error!("network '{network}': cannot save port {}: {e}", port.uuid);
+        }
+    }
+
+    /// Allocates, realises and records one port on a running network.
+    /// `request` is the port as asked for; on failure nothing is left.
+    fn add_port(&self, obj: &mut NetworkObj, request: PortDef) -> Result<PortDef> {
+        let name = obj.def.name.clone();
+        if obj.ports.iter().any(|p| p.uuid == request.uuid) {
+            return Err(Error::PortExists(request.uuid.to_string()));
+        }
+        let mut port = request;
+        let mut live = obj.def.clone();
+        {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            ports::allocate(&mut live, &mut port, &obj.ports, &mut *rng)?;
+        }
+        ports::realise(&self.host, &live, &mut port)?;
+        if let Err(e) = hooks::run(
+            &self.cfg.paths.hooks_dir(),
+            HookOp::PortCreated,
+            &live,
+            Some(&port),
+        ) {
+            let _ = ports::unrealise(&self.host, &live, &port);
+            return Err(e);
+        }
+        obj.def = live;
+        self.save_port_status(&name, &port);
+        obj.ports.push(port.clone());
+        self.save_status(obj);
+        log::info!(
+            "MAC {} using network {name} ({} connections)",
+            port.mac.map(|m| m.to_string()).unwrap_or_default(),
+            obj.def.connections
+        );
+        Ok(port)
+    }
+
+    /// Removes one port: its device, its allocation, its records.
+    fn remove_port(&self, obj: &mut NetworkObj, uuid: &Uuid) -> Result<PortDef> {
+        let name = obj.def.name.clone();
+        let i = obj
+            .ports
+            .iter()
+            .position(|p| p.uuid == *uuid)
+            .ok_or_else(|| Error::NoPort(uuid.to_string()))?;
+        let port = obj.ports.remove(i);
+        if let Err(e) = ports::unrealise(&self.host, &obj.def, &port) {
+            log::warn!("network '{name}': port {uuid}: {e}");
+        }
+        ports::release(&mut obj.def, &port);
+        let _ = store::remove_if_exists(
+            &self
+                .cfg
+                .paths
+                .port_status_dir(&name)
+                .join(format!("{uuid}.xml")),
+        );
+        if let Err(e) = hooks::run(
+            &self.cfg.paths.hooks_dir(),
+            HookOp::PortDeleted,
+            &obj.def,
+            Some(&port),
+        ) {
+            log::warn!("network '{name}': {e}");
+        }
+        self.save_status(obj);
+        log::info!(
+            "MAC {} releasing network {name} ({} connections)",
+            port.mac.map(|m| m.to_string()).unwrap_or_default(),
+            obj.def.connections
+        );
+        Ok(port)
+    }
+
+    /// `virNetworkPortCreateXML`: allocates a port on a running network and
+    /// realises it on the host. With `<virtnet:device persistent='yes'/>`
+    /// the attachment is also kept in the configuration and recreated
+    /// whenever the network starts.
+    pub fn port_create(&self, net: &NetRef, xml: &str, flags: u32) -> Result<(NetRef, Uuid)> {
+        const RECLAIM: u32 = 1;
+        const VALIDATE: u32 = 2;
+        if flags & !(RECLAIM | VALIDATE) != 0 {
+            return Err(Error::InvalidArg(format!(
+                "unsupported flags (0x{:x}) in function virNetworkPortCreateXML",
+                flags & !(RECLAIM | VALIDATE)
+            )));
+        }
+        let request = PortDef::parse_for_create(xml)?;
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        Self::require_active(obj)?;
+        let reclaim = flags & RECLAIM != 0;
+        match (&request.plug, reclaim) {
+            (virtnet_conf::PortPlug::None, true) => {
+                return Err(Error::InvalidArg(
+                    "Port reclaim requested but plug type is none".into(),
+                ));
+            }
+            (virtnet_conf::PortPlug::None, false) | (_, true) => {}
+            (_, false) => {
+                return Err(Error::InvalidArg(
+                    "Port reclaim not requested but plug type is not none".into(),
+                ));
+            }
+        }
+        let persistent = request.device.as_ref().is_some_and(|d| d.persistent);
+        let port = if reclaim {
+            // A hypervisor reclaiming a port it already plugged: count it.
+            if obj.ports.iter().any(|p| p.uuid == request.uuid) {
+                return Err(Error::PortExists(request.uuid.to_string()));
+            }
+            obj.def.connections += 1;
+            let name = obj.def.name.clone();
+            self.save_port_status(&name, &request);
+            obj.ports.push(request.clone());
+            self.save_status(obj);
+            request
+        } else {
+            let port = self.add_port(obj, request)?;
+            if persistent {
+                let mut keep = port.clone();
+                // What was asked for: the device is made anew each time.
+                keep.plug = virtnet_conf::PortPlug::None;
+                if let Some(d) = keep.device.as_mut() {
+                    d.kind = None;
+                    d.path = None;
+                }
+                let dir = self.cfg.paths.port_config_dir(&obj.def.name);
+                fs::create_dir_all(&dir)
+                    .and_then(|()| {
+                        store::write_atomic(
+                            &dir.join(format!("{}.xml", keep.uuid)),
+                            keep.to_xml().as_bytes(),
+                            0o600,
+                        )
+                    })
+                    .map_err(|e| {
+                        Error::System(format!(
+                            "cannot save port {} of network '{}': {e}",
+                            keep.uuid, obj.def.name
+                        ))
+                    })?;
+            }
+            port
+        };
+        Ok((obj.net_ref(), port.uuid))
+    }
+
+    /// `virNetworkPortLookupByUUID`.
+    pub fn port_lookup(&self, net: &NetRef, uuid: &Uuid) -> Result<NetRef> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        if !obj.ports.iter().any(|p| p.uuid == *uuid) {
+            return Err(Error::NoPort(uuid.to_string()));
+        }
+        Self::require_active(obj)?;
+        Ok(obj.net_ref())
+    }
+
+    /// The port as `net-port-dumpxml` shows it.
+    pub fn port(&self, net: &NetRef, uuid: &Uuid) -> Result<PortDef> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        let port = obj
+            .ports
+            .iter()
+            .find(|p| p.uuid == *uuid)
+            .cloned()
+            .ok_or_else(|| Error::NoPort(uuid.to_string()))?;
+        Self::require_active(obj)?;
+        Ok(port)
+    }
+
+    /// `virNetworkPortDelete`: removes the device and the allocation, and
+    /// a persistent attachment from the configuration.
+    pub fn port_delete(&self, net: &NetRef, uuid: &Uuid) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        if !obj.ports.iter().any(|p| p.uuid == *uuid) {
+            return Err(Error::NoPort(uuid.to_string()));
+        }
+        Self::require_active(obj)?;
+        self.remove_port(obj, uuid)?;
+        let _ = store::remove_if_exists(
+            &self
+                .cfg
+                .paths
+                .port_config_dir(&obj.def.name)
+                .join(format!("{uuid}.xml")),
+        );
+        Ok(())
+    }
+
+    /// `virNetworkListAllPorts`.
+    pub fn ports(&self, net: &NetRef) -> Result<Vec<PortDef>> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        Self::require_active(obj)?;
+        Ok(obj.ports.clone())
+    }
+
+    /// Every port of every running network (for `domiflist`-style views).
+    pub fn all_ports(&self) -> Vec<(NetRef, PortDef)> {
+        self.lock()
+            .values()
+            .flat_map(|o| o.ports.iter().map(|p| (o.net_ref(), p.clone())))
+            .collect()
+    }
+
+    /// `virNetworkPortSetParameters`: the port's bandwidth.
+    pub fn port_set_bandwidth(
+        &self,
+        net: &NetRef,
+        uuid: &Uuid,
+        bandwidth: Option<virtnet_conf::Bandwidth>,
+    ) -> Result<()> {
+        let mut nets = self.lock();
+        let obj = Self::find(&mut nets, net)?;
+        if !obj.ports.iter().any(|p| p.uuid == *uuid) {
+            return Err(Error::NoPort(uuid.to_string()));
+        }
+        Self::require_active(obj)?;
+        let name = obj.def.name.clone();
+        let Some(port) = obj.ports.iter_mut().find(|p| p.uuid == *uuid) else {
+            return Err(Error::NoPort(uuid.to_string()));
+        };
+        port.bandwidth = bandwidth;
+        let port = port.clone();
+        self.save_port_status(&name, &port);
+        Ok(())
+    }
+
+    /// Recreates the persistent attachments of a network that just started.
+    fn restore_persistent_ports(&self, obj: &mut NetworkObj) {
+        let name = obj.def.name.clone();
+        for (_, path) in xml_files(&self.cfg.paths.port_config_dir(&name)) {
+            let request = match fs::read_to_string(&path)
+                .map_err(|e| Error::Internal(e.to_string()))
+                .and_then(|t| Ok(PortDef::parse_for_create(&t)?))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!("network '{name}': ignoring {}: {e}", path.display());
+                    continue;
+                }
+            };
+            let uuid = request.uuid;
+            if let Err(e) = self.add_port(obj, request) {
+                log::error!("network '{name}': cannot recreate port {uuid}: {e}");
+            }
+        }
+    }
+
+    /// Removes every port of a network that stops.
+    fn remove_all_ports(&self, obj: &mut NetworkObj) {
+        let uuids: Vec<Uuid> = obj.ports.iter().map(|p| p.uuid).collect();
+        for u in uuids {
+            if let Err(e) = self.remove_port(obj, &u) {
+                log::warn!("network '{}': port {u}: {e}", obj.def.name);
+            }
+        }
+        let _ = fs::remove_dir_all(self.cfg.paths.port_status_dir(&obj.def.name));
+        let _ = fs::remove_dir(self.cfg.paths.status_dir().join(&obj.def.name));
+    }
+
+    /// Reads the port status files of a running network after a restart;
+    /// a port whose device vanished is released.
+    fn adopt_ports(&self, obj: &mut NetworkObj, replug: bool) {
+        let name = obj.def.name.clone();
+        for (_, path) in xml_files(&self.cfg.paths.port_status_dir(&name)) {
+            let port = match fs::read_to_string(&path)
+                .map_err(|e| Error::Internal(e.to_string()))
+                .and_then(|t| Ok(PortDef::parse(&t)?))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!(
+                        "network '{name}': ignoring port file {}: {e}",
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            if !ports::device_present(&self.host, &port) {
+                log::warn!(
+                    "network '{name}': the device of port {} is gone; releasing the port",
+                    port.uuid
+                );
+                ports::release(&mut obj.def, &port);
+                let _ = store::remove_if_exists(&path);
+                continue;
+            }
+            if replug {
+                if let Err(e) = ports::replug(&self.host, &obj.def, &port) {
+                    log::error!("network '{name}': cannot re-plug port {}: {e}", port.uuid);
+                }
+            }
+            obj.ports.push(port);
+        }
     }
 
     /// Stops every running network (for tests and explicit shutdown; the

@@ -28,11 +28,11 @@ pub mod code {
     /// `VIR_ERR_CONFIG_UNSUPPORTED`.
     pub const CONFIG_UNSUPPORTED: i32 = 67;
     /// `VIR_ERR_NO_NETWORK_PORT`.
-    pub const NO_NETWORK_PORT: i32 = 99;
+    pub const NO_NETWORK_PORT: i32 = 107;
     /// `VIR_ERR_NETWORK_PORT_EXIST`.
-    pub const NETWORK_PORT_EXIST: i32 = 98;
+    pub const NETWORK_PORT_EXIST: i32 = 106;
     /// `VIR_ERR_NO_NETWORK_METADATA`.
-    pub const NO_NETWORK_METADATA: i32 = 107;
+    pub const NO_NETWORK_METADATA: i32 = 111;
     /// `VIR_ERR_INVALID_MAC`.
     pub const INVALID_MAC: i32 = 44;
     /// `VIR_ERR_HOOK_SCRIPT_FAILED`.
@@ -82,8 +82,12 @@ pub enum Error {
     #[error(transparent)]
     Dnsmasq(#[from] virtnet_dnsmasq::Error),
     /// No port with that UUID.
-    #[error("network port not found: {0}")]
+    #[error("network port not found: Network port with UUID {0} does not exist")]
     NoPort(String),
+    /// A port with that UUID exists (libvirt's message, doubled wording
+    /// and all).
+    #[error("network port Network port with UUID {0} already exists exists already")]
+    PortExists(String),
     /// A MAC address that does not parse (`VIR_ERR_INVALID_MAC`).
     #[error("invalid MAC address: {0}")]
     InvalidMac(String),
@@ -119,6 +123,7 @@ impl Error {
             Error::Conf(e) => e.kind().code(),
             Error::Dnsmasq(e) => e.kind().code(),
             Error::NoPort(_) => code::NO_NETWORK_PORT,
+            Error::PortExists(_) => code::NETWORK_PORT_EXIST,
             Error::Hook(_) => code::HOOK_SCRIPT_FAILED,
             Error::NoSupport(_) => code::NO_SUPPORT,
             Error::InvalidMac(_) => code::INVALID_MAC,
@@ -148,10 +153,11 @@ impl Error {
             | Error::InvalidArg(s)
             | Error::Internal(s)
             | Error::System(s)
-            | Error::NoPort(s)
             | Error::Hook(s)
             | Error::NoSupport(s)
             | Error::InvalidMac(s) => s.clone(),
+            Error::NoPort(u) => format!("Network port with UUID {u} does not exist"),
+            Error::PortExists(u) => format!("Network port with UUID {u} already exists"),
             Error::Conf(e) => e.detail().unwrap_or_default().to_string(),
             Error::Dnsmasq(e) => e.detail(),
         }

@@ -9,6 +9,7 @@ use virtnet_host::dnsmasq::{DeathHook, Dnsmasq, DnsmasqSupervisor};
 use virtnet_host::firewall::{Firewall, Nftables};
 use virtnet_host::netlink::{Netlink, NetlinkOps};
 use virtnet_host::sysctl::{ProcSysctl, Sysctl};
+use virtnet_host::tap::{Tap, TapError, TapSpec};
 
 /// Everything the driver may change on the host.
 #[derive(Clone)]
@@ -25,6 +26,37 @@ pub struct Host {
     pub dnsmasq_binary: PathBuf,
     /// Root of sysfs (`/sys`), for SR-IOV virtual functions.
     pub sysfs_root: PathBuf,
+    /// TAP devices and macvtap character devices.
+    pub taps: Arc<dyn PortDevices + Send + Sync>,
+}
+
+/// Creating the devices guests open: TAPs, and the character devices of
+/// macvtaps (made by udev elsewhere; made here when there is no udev).
+pub trait PortDevices {
+    /// Creates a TAP as `spec` says and returns its name (the kernel fills
+    /// in a `%d` template). The TAP is persistent when `spec.persist`.
+    fn create_tap(&self, spec: &TapSpec) -> Result<String, TapError>;
+    /// The character device (`/dev/tapN`) of macvtap `name` with ifindex
+    /// `index`, created when missing.
+    fn macvtap_chardev(&self, name: &str, index: u32) -> Result<PathBuf, TapError>;
+}
+
+/// The real [`PortDevices`]: `/dev/net/tun` and `/dev`.
+pub struct HostPortDevices {
+    /// Where character devices live (`/dev`).
+    pub dev_dir: PathBuf,
+}
+
+impl PortDevices for HostPortDevices {
+    fn create_tap(&self, spec: &TapSpec) -> Result<String, TapError> {
+        // The descriptors close when `tap` is dropped; a persistent TAP stays.
+        let tap = Tap::create(spec)?;
+        Ok(tap.name().to_string())
+    }
+
+    fn macvtap_chardev(&self, name: &str, index: u32) -> Result<PathBuf, TapError> {
+        virtnet_host::tap::macvtap_chardev(name, index, &self.dev_dir)
+    }
 }
 
 impl Host {
@@ -39,6 +71,9 @@ impl Host {
             dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)),
             dnsmasq_binary: find_program("dnsmasq").unwrap_or_else(|| "/usr/sbin/dnsmasq".into()),
             sysfs_root: PathBuf::from("/sys"),
+            taps: Arc::new(HostPortDevices {
+                dev_dir: PathBuf::from("/dev"),
+            }),
         })
     }
 }

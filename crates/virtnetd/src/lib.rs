@@ -18,6 +18,7 @@ pub mod events;
 pub mod hooks;
 pub mod host;
 pub mod logger;
+pub mod ports;
 pub mod rpcserver;
 pub mod setup;
 pub mod status;

@@ -67,6 +67,17 @@ impl Paths {
         self.status_dir().join(format!("{name}.xml"))
     }
 
+    /// Status files of one network's ports (`RUN/network/NAME/ports`).
+    pub fn port_status_dir(&self, network: &str) -> PathBuf {
+        self.status_dir().join(network).join("ports")
+    }
+
+    /// Persistent port attachments of one network (`CONFIG/ports/NAME`),
+    /// recreated whenever the network starts.
+    pub fn port_config_dir(&self, network: &str) -> PathBuf {
+        self.config_dir.join("ports").join(network)
+    }
+
     /// Hook scripts directory (`CONFIG/hooks`).
     pub fn hooks_dir(&self) -> PathBuf {
         self.config_dir.join("hooks")

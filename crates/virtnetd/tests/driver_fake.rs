@@ -2,6 +2,8 @@
 //! messages, persistence, restart adoption, and rollback of a start that
 //! fails at any step.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,10 +11,38 @@ use virtnet_host::dnsmasq::DnsmasqSupervisor;
 use virtnet_host::fake::{FakeDnsmasq, FakeFirewall, FakeNetlink, FakeSysctl};
 use virtnet_host::firewall::Firewall;
 use virtnet_host::netlink::NetlinkOps;
+use virtnet_host::tap::{TapError, TapSpec};
 use virtnetd::driver::{Driver, DriverConfig, XML_INACTIVE};
-use virtnetd::host::Host;
+use virtnetd::host::{Host, PortDevices};
 use virtnetd::status::SetupStep;
 use virtnetd::store::Paths;
+
+/// TAPs made in the fake netlink model; macvtap devices get a made-up path.
+struct FakeTaps {
+    netlink: Arc<FakeNetlink>,
+}
+
+impl PortDevices for FakeTaps {
+    fn create_tap(&self, spec: &TapSpec) -> Result<String, TapError> {
+        let names: Vec<String> = self
+            .netlink
+            .links()
+            .map_err(|e| TapError::InvalidName(e.to_string()))?
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        let name = (0..1000)
+            .map(|n| spec.name.replacen("%d", &n.to_string(), 1))
+            .find(|n| !names.contains(n))
+            .ok_or_else(|| TapError::InvalidName(spec.name.clone()))?;
+        self.netlink.add_existing(&name, Some("tun"));
+        Ok(name)
+    }
+
+    fn macvtap_chardev(&self, _name: &str, index: u32) -> Result<PathBuf, TapError> {
+        Ok(PathBuf::from(format!("/dev/tap{index}")))
+    }
+}
 
 struct Fakes {
     netlink: Arc<FakeNetlink>,
@@ -35,6 +65,9 @@ impl Fakes {
 
     fn host(&self) -> Host {
         Host {
+            taps: Arc::new(FakeTaps {
+                netlink: self.netlink.clone(),
+            }),
             netlink: self.netlink.clone(),
             sysctl: self.sysctl.clone(),
             firewall: self.firewall.clone(),

@@ -1,0 +1,513 @@
+//! Network ports: what libvirt's network driver allocates for each guest
+//! interface (`virNetworkPortCreateXML`), and what virtnet adds — the host
+//! device that realises it, so a hypervisor only has to open a device.
+//!
+//! [`allocate`] and [`release`] follow libvirt's `networkAllocatePort` and
+//! `networkReleasePort`: portgroup settings merged in, the plug type chosen
+//! by forward mode, a pool device picked for direct and hostdev networks,
+//! connection counts kept. [`realise`] and [`unrealise`] create and remove
+//! the TAP or macvtap device.
+
+use std::path::PathBuf;
+
+use rand::RngCore;
+use virtnet_conf::{
+    ForwardDevice, ForwardMode, MacAddr, MacvlanMode, NetworkDef, PortDef, PortDevice,
+    PortDeviceKind, PortPlug, TristateBool, VirtPortProfile, VirtPortType, defaults,
+};
+use virtnet_host::MacAddr as HostMac;
+use virtnet_host::netlink::{BridgePortOptions, MacvlanMode as HostMacvlan, MacvtapSpec};
+use virtnet_host::tap::TapSpec;
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+
+/// Default name template of TAP devices (libvirt's).
+pub const TAP_TEMPLATE: &str = "vnet%d";
+/// Default name template of macvtap devices (libvirt's).
+pub const MACVTAP_TEMPLATE: &str = "macvtap%d";
+
+fn vport_name(p: &VirtPortProfile) -> &'static str {
+    p.virt_port_type.as_str()
+}
+
+/// Fills in a port the way libvirt's `networkAllocatePort` does, against
+/// the running network `net` (whose connection counts are updated). Returns
+/// the index of the pool device taken, if any.
+pub fn allocate(
+    net: &mut NetworkDef,
+    port: &mut PortDef,
+    others: &[PortDef],
+    rng: &mut dyn RngCore,
+) -> Result<Option<usize>> {
+    let name = net.name.clone();
+    // A port names its portgroup; an unknown one is refused (libvirt would
+    // silently use none).
+    let portgroup = match &port.group {
+        Some(g) => Some(net.port_group(Some(g)).cloned().ok_or_else(|| {
+            Error::Unsupported(format!("network '{name}' has no portgroup named '{g}'"))
+        })?),
+        None => net.port_group(None).cloned(),
+    };
+
+    match port.mac {
+        Some(mac) => {
+            if let Some(other) = others.iter().find(|o| o.mac == Some(mac)) {
+                return Err(Error::OperationFailed(format!(
+                    "MAC address {mac} is already in use by port {} on network '{name}'",
+                    other.uuid
+                )));
+            }
+        }
+        None => {
+            let mac = loop {
+                let m = defaults::generate_mac(rng);
+                if !others.iter().any(|o| o.mac == Some(m)) {
+                    break m;
+                }
+            };
+            port.mac = Some(mac);
+        }
+    }
+
+    if port.bandwidth.is_none() {
+        port.bandwidth = portgroup.as_ref().and_then(|pg| pg.bandwidth);
+    }
+    if port.vlan.is_none() {
+        port.vlan = portgroup
+            .as_ref()
+            .and_then(|pg| pg.vlan.clone())
+            .or_else(|| net.vlan.clone());
+    }
+    if port.trust_guest_rx_filters == TristateBool::Absent {
+        port.trust_guest_rx_filters = match portgroup.as_ref().map(|pg| pg.trust_guest_rx_filters) {
+            Some(t) if t != TristateBool::Absent => t,
+            _ => net.trust_guest_rx_filters,
+        };
+    }
+    if port.isolated_port == TristateBool::Absent {
+        port.isolated_port = net.isolated_port;
+    }
+    port.virt_port_profile = VirtPortProfile::merge3(
+        port.virt_port_profile.as_ref(),
+        net.virt_port_profile.as_ref(),
+        portgroup
+            .as_ref()
+            .and_then(|pg| pg.virt_port_profile.as_ref()),
+    )?;
+
+    let unsupported = |what: &str| -> Result<()> {
+        match &port.virt_port_profile {
+            Some(p) => Err(Error::Unsupported(format!(
+                "<virtualport type='{}'> not supported for network '{name}' which uses {what}",
+                vport_name(p)
+            ))),
+            None => Ok(()),
+        }
+    };
+    let qbg_qbh_only = |p: &Option<VirtPortProfile>| {
+        p.as_ref().is_none_or(|p| {
+            matches!(
+                p.virt_port_type,
+                VirtPortType::Ieee8021Qbg | VirtPortType::Ieee8021Qbh
+            )
+        })
+    };
+
+    let mut dev = None;
+    match net.forward.mode {
+        ForwardMode::None | ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open => {
+            port.plug = PortPlug::Network {
+                bridge: net.bridge.clone().unwrap_or_default(),
+                mac_table_manager: net.mac_table_manager,
+            };
+            unsupported("IP forwarding")?;
+        }
+        ForwardMode::Hostdev => {
+            let i = net
+                .forward
+                .ifs
+                .iter()
+                .position(|d| d.connections == 0)
+                .ok_or_else(|| exclusive_none(&name))?;
+            let ForwardDevice::Pci(addr) = net.forward.ifs[i].device.clone() else {
+                return Err(Error::Internal(format!(
+                    "network '{name}' has a network device in its PCI device pool"
+                )));
+            };
+            port.plug = PortPlug::HostdevPci {
+                managed: if net.forward.managed {
+                    TristateBool::Yes
+                } else {
+                    TristateBool::Absent
+                },
+                driver: net.forward.driver.clone(),
+                addr,
+            };
+            if !qbg_qbh_only(&port.virt_port_profile) {
+                unsupported("an SR-IOV Virtual Function via PCI passthrough")?;
+            }
+            dev = Some(i);
+        }
+        ForwardMode::Bridge if net.bridge.is_some() => {
+            port.plug = PortPlug::Bridge {
+                bridge: net.bridge.clone().unwrap_or_default(),
+                mac_table_manager: net.mac_table_manager,
+            };
+            if port
+                .virt_port_profile
+                .as_ref()
+                .is_some_and(|p| p.virt_port_type != VirtPortType::Openvswitch)
+            {
+                unsupported("a bridge device")?;
+            }
+        }
+        ForwardMode::Bridge
+        | ForwardMode::Private
+        | ForwardMode::Vepa
+        | ForwardMode::Passthrough => {
+            let mode = match net.forward.mode {
+                ForwardMode::Bridge => MacvlanMode::Bridge,
+                ForwardMode::Private => MacvlanMode::Private,
+                ForwardMode::Vepa => MacvlanMode::Vepa,
+                _ => MacvlanMode::Passthrough,
+            };
+            if !qbg_qbh_only(&port.virt_port_profile) {
+                unsupported("a macvtap device")?;
+            }
+            if net.forward.ifs.is_empty() {
+                return Err(Error::Internal(format!(
+                    "network '{name}' uses a direct mode, but has no forward dev and no interface pool"
+                )));
+            }
+            let exclusive = net.forward.mode == ForwardMode::Passthrough
+                || (net.forward.mode == ForwardMode::Private
+                    && port
+                        .virt_port_profile
+                        .as_ref()
+                        .is_some_and(|p| p.virt_port_type == VirtPortType::Ieee8021Qbh));
+            let i = if exclusive {
+                net.forward
+                    .ifs
+                    .iter()
+                    .position(|d| d.connections == 0)
+                    .ok_or_else(|| exclusive_none(&name))?
+            } else {
+                let mut best = 0;
+                for (i, d) in net.forward.ifs.iter().enumerate() {
+                    if d.connections < net.forward.ifs[best].connections {
+                        best = i;
+                    }
+                }
+                best
+            };
+            let linkdev = net.forward.ifs[i].dev().unwrap_or_default().to_string();
+            port.plug = PortPlug::Direct { linkdev, mode };
+            dev = Some(i);
+        }
+    }
+
+    net.connections += 1;
+    if let Some(i) = dev {
+        net.forward.ifs[i].connections += 1;
+    }
+    Ok(dev)
+}
+
+fn exclusive_none(name: &str) -> Error {
+    Error::Internal(format!(
+        "network '{name}' requires exclusive access to interfaces, but none are available"
+    ))
+}
+
+/// Gives back what [`allocate`] took (libvirt's `networkReleasePort`).
+pub fn release(net: &mut NetworkDef, port: &PortDef) {
+    net.connections = net.connections.saturating_sub(1);
+    let dev = match &port.plug {
+        PortPlug::Direct { linkdev, .. } => net
+            .forward
+            .ifs
+            .iter()
+            .position(|d| d.dev() == Some(linkdev.as_str())),
+        PortPlug::HostdevPci { addr, .. } => net
+            .forward
+            .ifs
+            .iter()
+            .position(|d| matches!(&d.device, ForwardDevice::Pci(a) if a == addr)),
+        _ => None,
+    };
+    if let Some(i) = dev {
+        let c = &mut net.forward.ifs[i].connections;
+        *c = c.saturating_sub(1);
+    }
+}
+
+/// The first free name from a `%d` template, given the names in use.
+fn first_free(template: &str, in_use: &[String]) -> Result<String> {
+    for n in 0..=65535u32 {
+        let candidate = template.replacen("%d", &n.to_string(), 1);
+        if !in_use.contains(&candidate) {
+            return Ok(candidate);
+        }
+        if !template.contains("%d") {
+            break;
+        }
+    }
+    Err(Error::OperationFailed(format!(
+        "no free device name for template '{template}'"
+    )))
+}
+
+/// The MAC a TAP gets on the host side: the guest's with the first byte
+/// 0xFE, so the bridge never adopts the guest's address (as libvirt does).
+fn host_side_mac(mac: MacAddr) -> HostMac {
+    let mut b = mac.0;
+    b[0] = 0xFE;
+    HostMac(b)
+}
+
+/// Creates the host device of an allocated port: a persistent TAP on the
+/// bridge for plug types network and bridge, a macvtap on the pool device
+/// for direct; a hostdev needs nothing on the host. Fills in
+/// `port.device` with what was made. On failure nothing is left behind.
+pub fn realise(host: &Host, net: &NetworkDef, port: &mut PortDef) -> Result<()> {
+    let name = net.name.clone();
+    let herr = |e: &dyn std::fmt::Display| Error::host(&name, e);
+    let mut dev = port.device.clone().unwrap_or_default();
+    let mac = port
+        .mac
+        .ok_or_else(|| Error::Internal("port without a MAC address".into()))?;
+    let links: Vec<String> = host
+        .netlink
+        .links()
+        .map_err(|e| herr(&e))?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let pick = |template: &str| -> Result<String> {
+        match &dev.name {
+            Some(n) if !n.contains("%d") => {
+                if links.iter().any(|l| l == n) {
+                    return Err(Error::OperationFailed(format!(
+                        "target device '{n}' already exists"
+                    )));
+                }
+                Ok(n.clone())
+            }
+            Some(t) => first_free(t, &links),
+            None => first_free(template, &links),
+        }
+    };
+    match port.plug.clone() {
+        PortPlug::Network {
+            bridge,
+            mac_table_manager,
+        }
+        | PortPlug::Bridge {
+            bridge,
+            mac_table_manager,
+        } => {
+            let tap_name = pick(TAP_TEMPLATE)?;
+            let spec = TapSpec {
+                name: tap_name,
+                vnet_hdr: dev.vnet_hdr != TristateBool::No,
+                queues: dev.queues.map(|q| q as usize).unwrap_or(1),
+                persist: true,
+                owner: dev.user,
+                group: dev.group,
+            };
+            let tap = host.taps.create_tap(&spec).map_err(|e| herr(&e))?;
+            dev.kind = Some(PortDeviceKind::Tap);
+            dev.name = Some(tap.clone());
+            port.device = Some(dev);
+            let res = plug_tap(host, net, port, &tap, &bridge, mac_table_manager, mac);
+            if let Err(e) = res {
+                let _ = host.netlink.delete_link(&tap);
+                port.device = None;
+                return Err(e);
+            }
+        }
+        PortPlug::Direct { linkdev, mode } => {
+            let mvt = pick(MACVTAP_TEMPLATE)?;
+            let spec = MacvtapSpec {
+                name: mvt.clone(),
+                lower: linkdev,
+                mode: match mode {
+                    MacvlanMode::Bridge => HostMacvlan::Bridge,
+                    MacvlanMode::Private => HostMacvlan::Private,
+                    MacvlanMode::Vepa => HostMacvlan::Vepa,
+                    MacvlanMode::Passthrough => HostMacvlan::Passthru,
+                },
+                mac: Some(HostMac(mac.0)),
+            };
+            let index = host.netlink.create_macvtap(&spec).map_err(|e| herr(&e))?;
+            let done = (|| -> Result<PathBuf> {
+                if let Some(mtu) = net.mtu {
+                    host.netlink.set_mtu(&mvt, mtu).map_err(|e| herr(&e))?;
+                }
+                host.netlink.set_up(&mvt, true).map_err(|e| herr(&e))?;
+                host.taps.macvtap_chardev(&mvt, index).map_err(|e| herr(&e))
+            })();
+            match done {
+                Ok(path) => {
+                    dev.kind = Some(PortDeviceKind::Macvtap);
+                    dev.name = Some(mvt);
+                    dev.path = Some(path.display().to_string());
+                    port.device = Some(dev);
+                }
+                Err(e) => {
+                    let _ = host.netlink.delete_link(&mvt);
+                    return Err(e);
+                }
+            }
+        }
+        PortPlug::HostdevPci { .. } => {
+            dev.kind = Some(PortDeviceKind::Hostdev);
+            port.device = Some(dev);
+        }
+        PortPlug::None => {}
+    }
+    Ok(())
+}
+
+fn plug_tap(
+    host: &Host,
+    net: &NetworkDef,
+    port: &PortDef,
+    tap: &str,
+    bridge: &str,
+    mac_table_manager: virtnet_conf::MacTableManager,
+    mac: MacAddr,
+) -> Result<()> {
+    let name = &net.name;
+    let herr = |e: &dyn std::fmt::Display| Error::host(name, e);
+    host.netlink
+        .set_mac(tap, host_side_mac(mac))
+        .map_err(|e| herr(&e))?;
+    let mtu = match net.mtu {
+        Some(m) => Some(m),
+        None => host
+            .netlink
+            .link(bridge)
+            .map_err(|e| herr(&e))?
+            .map(|l| l.mtu),
+    };
+    if let Some(m) = mtu.filter(|m| *m > 0) {
+        host.netlink.set_mtu(tap, m).map_err(|e| herr(&e))?;
+    }
+    let ovs = port
+        .virt_port_profile
+        .as_ref()
+        .is_some_and(|p| p.virt_port_type == VirtPortType::Openvswitch);
+    if ovs {
+        return Err(Error::Unsupported(format!(
+            "network '{name}': Open vSwitch ports are not available on this host"
+        )));
+    }
+    host.netlink
+        .set_master(tap, Some(bridge))
+        .map_err(|e| herr(&e))?;
+    let mut opts = BridgePortOptions::default();
+    if port.isolated_port.is_yes() {
+        opts.isolated = Some(true);
+    }
+    if mac_table_manager == virtnet_conf::MacTableManager::Libvirt {
+        opts.learning = Some(false);
+        opts.unicast_flood = Some(false);
+    }
+    if opts != BridgePortOptions::default() {
+        host.netlink
+            .set_bridge_port(tap, &opts)
+            .map_err(|e| herr(&e))?;
+    }
+    host.netlink.set_up(tap, true).map_err(|e| herr(&e))?;
+    Ok(())
+}
+
+/// Removes the host device of a port. A device already gone is fine.
+pub fn unrealise(host: &Host, net: &NetworkDef, port: &PortDef) -> Result<()> {
+    let Some(dev) = &port.device else {
+        return Ok(());
+    };
+    match (dev.kind, &dev.name) {
+        (Some(PortDeviceKind::Tap | PortDeviceKind::Macvtap), Some(n)) => {
+            match host.netlink.delete_link(n) {
+                Err(e) if !e.is_not_found() => Err(Error::host(&net.name, e)),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the host device of a realised port is still there.
+pub fn device_present(host: &Host, port: &PortDef) -> bool {
+    match port.device.as_ref().and_then(|d| match d.kind {
+        Some(PortDeviceKind::Tap | PortDeviceKind::Macvtap) => d.name.as_deref(),
+        _ => None,
+    }) {
+        Some(n) => matches!(host.netlink.link(n), Ok(Some(_))),
+        None => true,
+    }
+}
+
+/// Re-plugs a port's TAP into its bridge (after the bridge was recreated).
+pub fn replug(host: &Host, net: &NetworkDef, port: &PortDef) -> Result<()> {
+    let (
+        Some(dev),
+        PortPlug::Network {
+            bridge,
+            mac_table_manager,
+        },
+    ) = (&port.device, &port.plug)
+    else {
+        return Ok(());
+    };
+    let Some(tap) = &dev.name else {
+        return Ok(());
+    };
+    let mac = port.mac.unwrap_or(MacAddr([0; 6]));
+    plug_tap(host, net, port, tap, bridge, *mac_table_manager, mac)
+}
+
+/// The QEMU arguments that use a realised port.
+pub fn qemu_args(port: &PortDef) -> Option<String> {
+    let dev: &PortDevice = port.device.as_ref()?;
+    let mac = port.mac?;
+    let model = dev.model.as_deref().unwrap_or("virtio");
+    let nic = if model == "virtio" {
+        "virtio-net-pci"
+    } else {
+        model
+    };
+    match dev.kind? {
+        PortDeviceKind::Tap => {
+            let name = dev.name.as_deref()?;
+            let mut netdev =
+                format!("-netdev tap,id=net-{name},ifname={name},script=no,downscript=no");
+            if dev.vnet_hdr != TristateBool::No {
+                netdev.push_str(",vhost=off,vnet_hdr=on");
+            }
+            if let Some(q) = dev.queues.filter(|q| *q > 1) {
+                netdev.push_str(&format!(",queues={q}"));
+            }
+            Some(format!(
+                "{netdev} -device {nic},netdev=net-{name},mac={mac}"
+            ))
+        }
+        PortDeviceKind::Macvtap => {
+            let path = dev.path.as_deref()?;
+            let name = dev.name.as_deref()?;
+            Some(format!(
+                "-netdev tap,id=net-{name},fd=3 -device {nic},netdev=net-{name},mac={mac} 3<>{path}"
+            ))
+        }
+        PortDeviceKind::Hostdev => match &port.plug {
+            PortPlug::HostdevPci { addr, .. } => Some(format!(
+                "-device vfio-pci,host={:04x}:{:02x}:{:02x}.{:x}",
+                addr.domain, addr.bus, addr.slot, addr.function
+            )),
+            _ => None,
+        },
+    }
+}
