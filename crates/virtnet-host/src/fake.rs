@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod bandwidth;
+
+pub use bandwidth::FakeBandwidth;
+
 use crate::dnsmasq::{DeathHook, DnsmasqDeath, DnsmasqError, DnsmasqSpec, DnsmasqSupervisor};
 use crate::firewall::{Firewall, FirewallError, FirewallMode, FirewallPlan, apply_batch};
 use crate::netlink::{
@@ -245,6 +249,12 @@ impl NetlinkOps for FakeNetlink {
             l.macvlan_mode = Some(spec.mode);
         })?;
         Ok(index)
+    }
+
+    fn create_ifb(&self, name: &str) -> Result<(), NetlinkError> {
+        self.call(format!("create_ifb {name}"))?;
+        self.create(name, "ifb", "cannot create ifb device")?;
+        Ok(())
     }
 
     fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {

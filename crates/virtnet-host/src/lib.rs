@@ -15,6 +15,7 @@
 //!
 //! This crate knows nothing about network XML: callers pass plain values.
 
+pub mod bandwidth;
 pub mod dnsmasq;
 pub mod fake;
 pub mod firewall;

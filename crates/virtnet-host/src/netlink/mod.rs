@@ -276,6 +276,10 @@ pub trait NetlinkOps {
     /// Creates a macvtap device on a lower device and returns its index
     /// (its character device is `/dev/tapINDEX`).
     fn create_macvtap(&self, spec: &MacvtapSpec) -> Result<u32, NetlinkError>;
+    /// Creates an ifb (intermediate functional block) device, the target
+    /// that traffic arriving on another device is redirected to so it can be
+    /// shaped on the way out. The device starts down.
+    fn create_ifb(&self, name: &str) -> Result<(), NetlinkError>;
     /// Deletes a link (`ip link del NAME`).
     fn delete_link(&self, name: &str) -> Result<(), NetlinkError>;
     /// Looks a link up by name; `Ok(None)` when there is none.

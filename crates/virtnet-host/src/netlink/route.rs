@@ -456,6 +456,15 @@ impl NetlinkOps for Netlink {
         self.index_of(&spec.name)
     }
 
+    fn create_ifb(&self, name: &str) -> Result<(), NetlinkError> {
+        validate_ifname(name)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
+        self.new_link(msg, "cannot create ifb device", name)
+    }
+
     fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
         validate_ifname(name)?;
         let mut msg = LinkMessage::default();

@@ -58,3 +58,12 @@ pub fn ip_json(args: &[&str]) -> serde_json::Value {
     let out = run(&cmd);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
 }
+
+/// Runs a command with a time limit; whether it succeeded.
+pub fn run_status(cmd: &[&str]) -> bool {
+    let mut c = Command::new(cmd[0]);
+    c.args(&cmd[1..]);
+    virtnet_host::process::run_with_timeout(c, None, Duration::from_secs(20))
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
