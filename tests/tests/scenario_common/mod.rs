@@ -196,13 +196,21 @@ impl Host {
             .filter_map(|l| l.split(':').nth(1))
             .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
             .collect();
+        // IPv6 link-local addresses (and their routes) come and go with the
+        // kernel's address autoconfiguration, not with anything virtnet does.
+        let kernel_made = |l: &&str| l.contains("fe80::");
         let addrs = self.ns.ip(&["-o", "addr", "show"]).unwrap();
         let addrs = addrs
             .lines()
+            .filter(|l| !kernel_made(l))
             .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
             .collect();
         let routes = self.ns.ip(&["route", "show", "table", "all"]).unwrap();
-        let routes = routes.lines().map(str::to_string).collect();
+        let routes = routes
+            .lines()
+            .filter(|l| !kernel_made(l))
+            .map(str::to_string)
+            .collect();
         let mut files = BTreeSet::new();
         for dir in [
             self.daemon.config_dir(),
