@@ -13,8 +13,10 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod bandwidth;
+mod openvswitch;
 
 pub use bandwidth::FakeBandwidth;
+pub use openvswitch::FakeOvs;
 
 use crate::dnsmasq::{DeathHook, DnsmasqDeath, DnsmasqError, DnsmasqSpec, DnsmasqSupervisor};
 use crate::firewall::{Firewall, FirewallError, FirewallMode, FirewallPlan, apply_batch};

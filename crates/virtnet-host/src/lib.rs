@@ -21,6 +21,7 @@ pub mod fake;
 pub mod firewall;
 pub mod netlink;
 pub mod netns;
+pub mod openvswitch;
 pub mod process;
 pub mod sysctl;
 pub mod tap;
