@@ -293,6 +293,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The same snapshot with nftables handles cleared (a network start
+    /// re-creates the shared dispatch rules in its transaction, with new
+    /// handles).
+    pub fn without_handles(&self) -> Snapshot {
+        let mut s = self.clone();
+        s.ruleset = s.ruleset.without_handles();
+        s
+    }
+
     /// A readable difference, empty when equal.
     pub fn diff(&self, after: &Snapshot) -> String {
         let mut out = String::new();
