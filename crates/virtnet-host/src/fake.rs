@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 mod bandwidth;
 mod openvswitch;
+mod sriov;
 
 pub use bandwidth::FakeBandwidth;
 pub use openvswitch::FakeOvs;
+pub use sriov::FakeSriov;
 
 use crate::dnsmasq::{DeathHook, DnsmasqDeath, DnsmasqError, DnsmasqSpec, DnsmasqSupervisor};
 use crate::firewall::{Firewall, FirewallError, FirewallMode, FirewallPlan, apply_batch};

@@ -23,6 +23,7 @@ pub mod netlink;
 pub mod netns;
 pub mod openvswitch;
 pub mod process;
+pub mod sriov;
 pub mod sysctl;
 pub mod tap;
 pub mod types;
