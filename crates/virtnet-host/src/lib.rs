@@ -11,6 +11,16 @@
 //!   transaction; real: [`firewall::Nftables`].
 //! - [`dnsmasq::DnsmasqSupervisor`] — one dnsmasq per network, watched
 //!   through pidfds; real: [`dnsmasq::Dnsmasq`].
+//! - [`bandwidth::BandwidthOps`] — `<bandwidth>` limits and floors with
+//!   tc (htb; ifb for traffic from guests); real: [`bandwidth::Tc`], with
+//!   the floor accounting in [`bandwidth::FloorPool`].
+//! - [`openvswitch::OpenvswitchOps`] — ports on Open vSwitch bridges;
+//!   real: [`openvswitch::OvsVsctl`]; [`openvswitch::PrivateOvs`] runs a
+//!   switch of its own for tests.
+//! - [`sriov::SriovOps`] — SR-IOV virtual functions from sysfs; real:
+//!   [`sriov::SysfsSriov`].
+//! - [`tap`] also makes macvtap devices for ports (first free name,
+//!   `/dev/tapN`), and [`fdpass`] passes descriptors over Unix sockets.
 //! - [`fake`] — recording fakes of all of them, with fault injection.
 //!
 //! This crate knows nothing about network XML: callers pass plain values.
@@ -18,6 +28,7 @@
 pub mod bandwidth;
 pub mod dnsmasq;
 pub mod fake;
+pub mod fdpass;
 pub mod firewall;
 pub mod netlink;
 pub mod netns;

@@ -38,6 +38,15 @@ pub enum TapError {
     /// The device name is not usable.
     #[error("invalid tap device name '{0}'")]
     InvalidName(String),
+    /// Netlink refused a change to the device.
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::NetlinkError),
+    /// Every name a template allows is taken (libvirt's words).
+    #[error("no unused {prefix} names available")]
+    NoFreeName {
+        /// The template's fixed part, e.g. `macvtap`.
+        prefix: String,
+    },
     /// The macvtap character device could not be found or created.
     #[error("cannot set up character device of macvtap '{name}' ({path}): {detail}")]
     Chardev {
@@ -218,6 +227,15 @@ impl Tap {
         self.queues
     }
 
+    /// Deletes the device: clears persistence and closes this side's
+    /// descriptors. The kernel removes the device once no descriptor is
+    /// open any more (a guest given a copy keeps it until it closes its own).
+    pub fn delete(self) -> Result<(), TapError> {
+        self.set_persist(false)?;
+        drop(self);
+        Ok(())
+    }
+
     /// Makes the device outlive (or not) its descriptors.
     pub fn set_persist(&self, persist: bool) -> Result<(), TapError> {
         ioctl_value(
@@ -227,6 +245,119 @@ impl Tap {
         )
         .map_err(|source| self.ioctl_error("TUNSETPERSIST", source))
     }
+}
+
+/// The first name a template such as `macvtap%d` gives that is not in
+/// `taken`, trying numbers `0..limit`; a name without `%d` is its own only
+/// candidate.
+pub fn first_free_name(template: &str, taken: &[String], limit: u32) -> Option<String> {
+    if !template.contains("%d") {
+        return (!taken.iter().any(|t| t == template)).then(|| template.to_string());
+    }
+    (0..limit)
+        .map(|n| template.replacen("%d", &n.to_string(), 1))
+        .find(|name| !taken.iter().any(|t| t == name))
+}
+
+/// How many numbers a macvtap name template may try (libvirt's
+/// `MACVTAP_MAX`).
+pub const MACVTAP_NAME_LIMIT: u32 = 8192;
+
+/// A macvtap device made for a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacvtapPort {
+    /// Its name.
+    pub name: String,
+    /// Its interface index (the `N` of `/dev/tapN`).
+    pub index: u32,
+    /// Its character device, when one was asked for.
+    pub chardev: Option<PathBuf>,
+}
+
+/// Where a macvtap's character device lives and where sysfs tells its
+/// major:minor (see [`macvtap_chardev_in`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ChardevDirs<'a> {
+    /// `/dev`, or a private directory standing in for it.
+    pub dev_dir: &'a Path,
+    /// `/sys/class/net` of the device's network namespace.
+    pub sys_class_net: &'a Path,
+}
+
+/// Creates a macvtap for a port: on `spec.lower` in `spec.mode` with
+/// `spec.mac`, named `spec.name` or, when that is a template like
+/// `macvtap%d`, the first free name (retrying when another creator wins a
+/// race for it). With `chardev`, also makes sure `/dev/tapN` exists
+/// (created from sysfs when there is no udev). On failure nothing is left
+/// behind.
+pub fn create_macvtap_port(
+    netlink: &dyn crate::netlink::NetlinkOps,
+    spec: &crate::netlink::MacvtapSpec,
+    chardev: Option<ChardevDirs<'_>>,
+) -> Result<MacvtapPort, TapError> {
+    let (name, index) = if spec.name.contains("%d") {
+        let prefix = spec.name.split("%d").next().unwrap_or("").to_string();
+        let mut taken: Vec<String> = netlink.links()?.into_iter().map(|l| l.name).collect();
+        loop {
+            let Some(name) = first_free_name(&spec.name, &taken, MACVTAP_NAME_LIMIT) else {
+                return Err(TapError::NoFreeName { prefix });
+            };
+            let mut attempt = spec.clone();
+            attempt.name = name.clone();
+            match netlink.create_macvtap(&attempt) {
+                Ok(index) => break (name, index),
+                Err(e) if e.is_exists() => taken.push(name),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    } else {
+        (spec.name.clone(), netlink.create_macvtap(spec)?)
+    };
+    let chardev = match chardev {
+        None => None,
+        Some(dirs) => match macvtap_chardev_in(&name, index, dirs.dev_dir, dirs.sys_class_net) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                let _ = netlink.delete_link(&name);
+                return Err(e);
+            }
+        },
+    };
+    Ok(MacvtapPort {
+        name,
+        index,
+        chardev,
+    })
+}
+
+/// Deletes a port's macvtap and, with `dev_dir`, the `/dev/tapN` node made
+/// for it. A device already gone is fine.
+pub fn delete_macvtap_port(
+    netlink: &dyn crate::netlink::NetlinkOps,
+    name: &str,
+    dev_dir: Option<&Path>,
+) -> Result<(), TapError> {
+    let Some(link) = netlink.link(name)? else {
+        return Ok(());
+    };
+    match netlink.delete_link(name) {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(dir) = dev_dir {
+        let node = dir.join(format!("tap{}", link.index));
+        if let Ok(st) = nix::sys::stat::stat(&node) {
+            if st.st_mode & libc::S_IFMT == libc::S_IFCHR {
+                std::fs::remove_file(&node).map_err(|e| TapError::Chardev {
+                    name: name.to_string(),
+                    path: node.clone(),
+                    detail: e.to_string(),
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The character device of a macvtap device: `DEV_DIR/tapINDEX`. Without
@@ -335,6 +466,57 @@ mod tests {
             Err(TapError::InvalidName(_))
         ));
         assert!(ifreq_for("vnet%d", libc::IFF_TAP).is_ok());
+    }
+
+    #[test]
+    fn first_free_names() {
+        let taken = vec!["macvtap0".to_string(), "macvtap2".to_string()];
+        assert_eq!(
+            first_free_name("macvtap%d", &taken, 10).as_deref(),
+            Some("macvtap1")
+        );
+        assert_eq!(first_free_name("macvtap%d", &taken, 1), None);
+        assert_eq!(first_free_name("macvtap0", &taken, 10), None);
+        assert_eq!(first_free_name("mvt7", &taken, 10).as_deref(), Some("mvt7"));
+    }
+
+    #[test]
+    fn macvtap_ports_take_the_first_free_name() {
+        use crate::fake::FakeNetlink;
+        use crate::netlink::{MacvlanMode, MacvtapSpec, NetlinkOps};
+        let nl = FakeNetlink::new();
+        nl.add_existing("eth0", None);
+        nl.add_existing("macvtap0", Some("macvtap"));
+        let spec = MacvtapSpec {
+            name: "macvtap%d".into(),
+            lower: "eth0".into(),
+            mode: MacvlanMode::Vepa,
+            mac: Some("52:54:00:01:02:03".parse().unwrap()),
+        };
+        let a = create_macvtap_port(&nl, &spec, None).unwrap();
+        assert_eq!(a.name, "macvtap1");
+        assert_eq!(a.chardev, None);
+        let b = create_macvtap_port(&nl, &spec, None).unwrap();
+        assert_eq!(b.name, "macvtap2");
+        assert_eq!(nl.link("macvtap2").unwrap().unwrap().index, b.index);
+        delete_macvtap_port(&nl, "macvtap1", None).unwrap();
+        delete_macvtap_port(&nl, "macvtap1", None).unwrap();
+        assert_eq!(
+            create_macvtap_port(&nl, &spec, None).unwrap().name,
+            "macvtap1"
+        );
+        // A lower device that does not exist fails without leftovers.
+        let mut bad = spec.clone();
+        bad.lower = "nope0".into();
+        assert!(create_macvtap_port(&nl, &bad, None).is_err());
+        // A fixed name that is taken is an error, not a search.
+        let mut fixed = spec.clone();
+        fixed.name = "macvtap0".into();
+        let err = create_macvtap_port(&nl, &fixed, None).unwrap_err();
+        assert!(
+            matches!(&err, TapError::Netlink(e) if e.is_exists()),
+            "{err}"
+        );
     }
 
     #[test]
