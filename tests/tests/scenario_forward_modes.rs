@@ -103,13 +103,13 @@ impl Guest {
     }
 }
 
-/// Leases addresses for several guests at once (each waits out the bridge
-/// port's STP delay and dnsmasq's address probe; no need to queue).
+/// Leases addresses for guests already on the bridge, one after the other.
+/// (Their ports pass STP's listening and learning states together. In
+/// parallel, one guest's REQUEST can go unanswered while dnsmasq probes the
+/// address it offers another with ping, and busybox udhcpc -n gives up
+/// after three unanswered REQUESTs.)
 fn leases(guests: &[&Guest]) -> Vec<Lease> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = guests.iter().map(|g| s.spawn(|| g.lease())).collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
+    guests.iter().map(|g| g.lease()).collect()
 }
 
 fn in_range(ip: Ipv4Addr, net: &Net) -> bool {
