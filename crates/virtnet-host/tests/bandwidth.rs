@@ -359,12 +359,11 @@ fn floor_classes_on_a_bridge() {
         burst: None,
         floor: None,
     };
-    let mut shaping = Bandwidth {
+    let shaping = Bandwidth {
         inbound: Some(inbound),
         outbound: None,
     }
-    .swapped("vtfbr0");
-    shaping.floor_tree = true;
+    .network_bridge("vtfbr0");
     tc.set(&shaping).unwrap();
 
     let mut pool = FloorPool::new("vtnet", "vtfbr0", Some(inbound), true);

@@ -130,6 +130,16 @@ impl Bandwidth {
         }
     }
 
+    /// Shaping for a network's bridge (`<network><bandwidth>`), as libvirt
+    /// sets it at network start: swapped, with the floor hierarchy on the
+    /// bridge's egress so ports can be given floors later.
+    pub fn network_bridge(&self, bridge: &str) -> DeviceShaping {
+        DeviceShaping {
+            floor_tree: true,
+            ..self.swapped(bridge)
+        }
+    }
+
     /// Shaping for a device that shares the guest's view (macvtap): inbound
     /// → the device's ingress, outbound → its egress.
     pub fn unswapped(&self, device: &str) -> DeviceShaping {
@@ -924,6 +934,11 @@ mod tests {
             outbound: None,
         };
         assert!(floor_only.swapped("vnet1").is_empty());
+        let net = Bandwidth {
+            inbound: shaping.egress,
+            outbound: None,
+        };
+        assert_eq!(net.network_bridge("virbr0"), shaping);
         assert!(set_batch(&floor_only.swapped("vnet1"), "x", true).is_empty());
     }
 
