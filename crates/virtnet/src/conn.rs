@@ -33,9 +33,14 @@ pub enum ConnectError {
         /// `strerror` text.
         reason: String,
     },
-    /// A transport not available yet.
-    #[error("Operation not supported: the ssh transport ({0}) is not supported yet")]
-    Unsupported(String),
+    /// The ssh program could not be run.
+    #[error("Cannot run '{program}': {reason}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// `strerror` text.
+        reason: String,
+    },
     /// The handshake failed.
     #[error("{0}")]
     Handshake(String),
@@ -142,10 +147,27 @@ impl Connection {
                 Client::from_io(reader, stream, &options)
                     .map_err(|e| ConnectError::Handshake(rpc_message(&e).message))?
             }
-            Transport::Ssh { host, .. } => {
-                // The tunnel runs `ssh … virtnet tunnel` and hands its
-                // stdio to `Client::from_io`.
-                return Err(ConnectError::Unsupported(host.clone()));
+            Transport::Ssh {
+                user,
+                host,
+                port,
+                opts,
+            } => {
+                let argv = crate::remote::ssh_argv(user.as_deref(), host, *port, opts, read_only);
+                let mut cmd = std::process::Command::new(&argv[0]);
+                cmd.args(&argv[1..]);
+                Client::connect_command(cmd, &options).map_err(|e| match e {
+                    RpcError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                        ConnectError::Spawn {
+                            program: argv[0].clone(),
+                            reason: strerror(&io),
+                        }
+                    }
+                    RpcError::Closed | RpcError::Io(_) => ConnectError::Handshake(
+                        "End of file while reading data: Input/output error".into(),
+                    ),
+                    other => ConnectError::Handshake(rpc_message(&other).message),
+                })?
             }
         };
         Ok(Connection {
@@ -153,6 +175,23 @@ impl Connection {
             read_only,
             uri: parsed,
         })
+    }
+
+    /// Opens virtnetd's socket at `path` (no keepalive).
+    pub fn open_unix(path: &std::path::Path, read_only: bool) -> Result<Connection, ConnectError> {
+        let mut enc = String::new();
+        for b in path.display().to_string().bytes() {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                enc.push(char::from(b));
+            } else {
+                enc.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Self::open(
+            &format!("virtnet:///system?socket={enc}"),
+            read_only,
+            (Some(0), None),
+        )
     }
 
     /// The URI this connection was opened with.

@@ -1,11 +1,7 @@
 //! Every command virtnet knows, grouped as `help` lists them.
 //!
 //! A command is one [`CmdDef`] here (name, help, options in virsh's
-//! order) plus one arm in [`crate::commands::dispatch`]. Groups still to
-//! come — domain interface commands (`attach-interface`,
-//! `detach-interface`, `domiflist`, `domifaddr`), the QEMU bridge helper
-//! (`qemu-bridge-helper`), the remote transport endpoint (`tunnel`) and
-//! host diagnostics (`doctor`) — go into their own groups the same way.
+//! order) plus one arm in [`crate::commands::dispatch`].
 
 use crate::shell::opts::{CmdDef, CmdGroup, Connect, OptDef};
 use crate::shell::parse::CommandSet;
@@ -217,6 +213,7 @@ pub const NETWORK_COMMANDS: &[CmdDef] = &[
             NETWORK,
             OptDef::data("file", "file containing an XML network port description"),
             VALIDATE,
+            QEMU_ARGS,
         ],
     ),
     cmd(
@@ -230,6 +227,96 @@ pub const NETWORK_COMMANDS: &[CmdDef] = &[
         "delete the specified network port",
         "Delete the specified network port.",
         &[NETWORK, OptDef::data("port", "port UUID")],
+    ),
+];
+
+const DOMAIN: OptDef = OptDef::data("domain", "domain name, id or uuid");
+const QEMU_ARGS: OptDef = OptDef::flag(
+    "qemu-args",
+    "also print the QEMU arguments that use the new port (virtnet)",
+);
+
+/// virsh's domain interface commands: a domain is the owner named in the
+/// network ports it holds.
+pub const DOMAIN_COMMANDS: &[CmdDef] = &[
+    cmd(
+        "attach-interface",
+        "attach network interface",
+        "Attach new network interface.",
+        &[
+            DOMAIN,
+            OptDef::data("type", "network interface type"),
+            OptDef::data("source", "source of network interface"),
+            OptDef::string("target", "target network name"),
+            OptDef::string("mac", "MAC address"),
+            OptDef::string("script", "script used to bridge network interface"),
+            OptDef::string("model", "model type"),
+            OptDef::string("alias", "custom alias name of interface device"),
+            OptDef::string("inbound", "control domain's incoming traffics"),
+            OptDef::string("outbound", "control domain's outgoing traffics"),
+            OptDef::flag("persistent", "make live change persistent"),
+            OptDef::flag("config", "affect next boot"),
+            OptDef::flag("live", "affect running domain"),
+            OptDef::flag("current", "affect current domain"),
+            OptDef::flag(
+                "print-xml",
+                "print XML document rather than attach the interface",
+            ),
+            OptDef::flag(
+                "managed",
+                "libvirt will automatically detach/attach the device from/to host",
+            ),
+            OptDef::string("source-mode", "mode attribute of <source/> element"),
+            QEMU_ARGS,
+        ],
+    ),
+    cmd(
+        "detach-interface",
+        "detach network interface",
+        "Detach network interface.",
+        &[
+            DOMAIN,
+            OptDef::data("type", "network interface type"),
+            OptDef::string("mac", "MAC address"),
+            OptDef::flag("persistent", "make live change persistent"),
+            OptDef::flag("config", "affect next boot"),
+            OptDef::flag("live", "affect running domain"),
+            OptDef::flag("current", "affect current domain"),
+            OptDef::flag(
+                "print-xml",
+                "print XML document rather than detach the interface",
+            ),
+        ],
+    ),
+    cmd(
+        "domifaddr",
+        "Get network interfaces' addresses for a running domain",
+        "Get network interfaces' addresses for a running domain",
+        &[
+            DOMAIN,
+            OptDef::string("interface", "network interface name"),
+            OptDef::flag("full", "always display names and MACs of interfaces"),
+            OptDef::string("source", "address source: 'lease', 'agent', or 'arp'"),
+        ],
+    ),
+    cmd(
+        "domiflist",
+        "list all domain virtual interfaces",
+        "Get the summary of virtual interfaces for a domain.",
+        &[
+            DOMAIN,
+            OptDef::flag("inactive", "get inactive rather than running configuration"),
+        ],
+    ),
+    cmd(
+        "qemu-args",
+        "print the QEMU arguments that use a network port",
+        "Prints one line of QEMU command-line arguments giving a guest a NIC on the\n    port's host device: the TAP (by name), the macvtap (an fd opened on its\n    character device) or the PCI device.",
+        &[
+            NETWORK,
+            OptDef::data("port", "port UUID"),
+            OptDef::string("id", "the netdev id (default net0)").only_named(),
+        ],
     ),
 ];
 
@@ -275,6 +362,45 @@ pub const VIRTNET_COMMANDS: &[CmdDef] = &[
         blank_line: false,
     },
     CmdDef {
+        name: "doctor",
+        help: "check what virtnet needs on this host and what is wrong",
+        desc: "Checks the daemon, the programs and kernel features virtnet uses, and every\n    active network (bridge, dnsmasq, firewall, routes), and says how to fix what\n    is wrong. Exits 0 when nothing failed, 1 otherwise.",
+        opts: &[],
+        connect: Connect::Own,
+        hidden: false,
+        blank_line: false,
+    },
+    CmdDef {
+        name: "qemu-bridge-helper",
+        help: "give QEMU a TAP on a virtnet network's bridge (-netdev bridge,helper=…)",
+        desc: "QEMU's bridge helper protocol: creates a port on the active virtnet network\n    whose bridge is BR, opens its TAP and sends the descriptor over the Unix\n    socket FD. Users other than root need an 'allow' rule in\n    /etc/virtnet/qemu-bridge-helper.conf. Also runs as 'qemu-bridge-helper'.",
+        opts: &[
+            OptDef::flag("use-vnet", "open the TAP with a virtio-net header"),
+            OptDef::string("br", "the bridge").only_named(),
+            OptDef::string("fd", "the Unix socket to send the TAP's descriptor on").only_named(),
+        ],
+        connect: Connect::Own,
+        hidden: false,
+        blank_line: false,
+    },
+    CmdDef {
+        name: "tunnel",
+        help: "connect standard input and output to the local virtnetd (remote access)",
+        desc: "The far end of 'virtnet -c virtnet+ssh://HOST/system': copies between standard\n    input and output and virtnetd's socket until either side closes. With a URI\n    (as libvirt's virt-ssh-helper takes one) the socket is the one it names.\n    Also runs as 'virt-ssh-helper [-r] URI'.",
+        opts: &[
+            OptDef::string("uri", "connection URI naming the local daemon"),
+            OptDef::string(
+                "socket",
+                "virtnetd's socket (default /run/virtnet/virtnetd-sock)",
+            )
+            .only_named(),
+            OptDef::flag("readonly", "use the read-only socket"),
+        ],
+        connect: Connect::Own,
+        hidden: false,
+        blank_line: false,
+    },
+    CmdDef {
         name: "quit",
         help: "quit this interactive terminal",
         desc: "",
@@ -300,6 +426,11 @@ pub const GROUPS: &[CmdGroup] = &[
         name: "Networking",
         keyword: "network",
         commands: NETWORK_COMMANDS,
+    },
+    CmdGroup {
+        name: "Domain Interfaces",
+        keyword: "domain",
+        commands: DOMAIN_COMMANDS,
     },
     CmdGroup {
         name: "Virtnet itself",

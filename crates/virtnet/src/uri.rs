@@ -5,7 +5,9 @@
 //! `/run/virtnet/virtnetd-sock`, or `virtnetd-sock-ro` for a read-only
 //! connection, unless `?socket=PATH` names another. `DRIVER+unix://` is the
 //! same. `DRIVER+ssh://[user@]host[:port]/system` reaches a remote host
-//! through `ssh … virtnet tunnel` ([`Transport::Ssh`]).
+//! through `ssh … virtnet tunnel` ([`Transport::Ssh`]), with libvirt's
+//! parameters for the ssh transport (`keyfile`, `no_verify`, `no_tty`,
+//! `command`, `netcat`, `proxy`, `socket`; see [`SshOptions`]).
 
 use std::path::PathBuf;
 
@@ -32,7 +34,7 @@ pub enum Transport {
         /// The socket path.
         socket: PathBuf,
     },
-    /// `ssh [-p port] [user@]host virtnet tunnel` on the far side.
+    /// `ssh [-p port] [-l user] host virtnet tunnel` on the far side.
     Ssh {
         /// Login name.
         user: Option<String>,
@@ -40,9 +42,45 @@ pub enum Transport {
         host: String,
         /// SSH port.
         port: Option<u16>,
-        /// Socket path on the far side, if given.
-        socket: Option<String>,
+        /// The URI's parameters for the ssh transport.
+        opts: SshOptions,
     },
+}
+
+/// What runs on the far side of an ssh connection to reach virtnetd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proxy {
+    /// `virtnet tunnel` (the default; `proxy=native`).
+    #[default]
+    Native,
+    /// `nc -U SOCKET` (`proxy=netcat`, or when `netcat=` is given): the far
+    /// side needs only netcat and a running virtnetd.
+    Netcat,
+    /// `virtnet tunnel` when the far side has virtnet, netcat otherwise
+    /// (`proxy=auto`).
+    Auto,
+}
+
+/// libvirt's parameters for the ssh transport, as virtnet reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SshOptions {
+    /// `socket=`: virtnetd's socket on the far side.
+    pub socket: Option<String>,
+    /// `keyfile=`: the private key (`ssh -i`).
+    pub keyfile: Option<String>,
+    /// `no_verify=1`: accept any host key and remember none.
+    pub no_verify: bool,
+    /// `no_tty=1`: never prompt (`ssh -o BatchMode=yes`).
+    pub no_tty: bool,
+    /// `command=`: the local ssh program (default `ssh`).
+    pub command: Option<String>,
+    /// `netcat=`: the netcat program on the far side.
+    pub netcat: Option<String>,
+    /// `proxy=`: what runs on the far side.
+    pub proxy: Proxy,
+    /// `virtnet=`: the virtnet program on the far side (default `virtnet`,
+    /// looked up on the remote `PATH`).
+    pub virtnet: Option<String>,
 }
 
 /// A parsed connection URI.
@@ -74,6 +112,19 @@ pub enum UriError {
     /// A malformed port.
     #[error("Unable to parse URI {0}")]
     BadPort(String),
+    /// A parameter with a value virtnet cannot use.
+    #[error("invalid argument: {0}")]
+    BadParam(String),
+}
+
+fn param_bool(name: &str, v: &str) -> Result<bool, UriError> {
+    match v {
+        "0" | "" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(UriError::BadParam(format!(
+            "Failed to parse value of URI component {name}"
+        ))),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -128,11 +179,43 @@ impl ConnectUri {
             None => (before_query, ""),
         };
         let mut socket = None;
+        let mut ssh = SshOptions::default();
+        let mut proxy = None;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if percent_decode(k) == "socket" {
-                socket = Some(percent_decode(v));
+            let (k, v) = (percent_decode(k), percent_decode(v));
+            match k.as_str() {
+                "socket" => socket = Some(v),
+                "keyfile" => ssh.keyfile = Some(v),
+                "no_verify" => ssh.no_verify = param_bool(&k, &v)?,
+                "no_tty" => ssh.no_tty = param_bool(&k, &v)?,
+                "command" => ssh.command = Some(v),
+                "netcat" => ssh.netcat = Some(v),
+                "virtnet" => ssh.virtnet = Some(v),
+                "proxy" => {
+                    proxy = Some(match v.as_str() {
+                        "auto" => Proxy::Auto,
+                        "netcat" => Proxy::Netcat,
+                        "native" => Proxy::Native,
+                        _ => {
+                            return Err(UriError::BadParam(format!(
+                                "Unable to parse proxy mode '{v}'"
+                            )));
+                        }
+                    });
+                }
+                _ => {}
             }
+        }
+        ssh.proxy = match proxy {
+            Some(p) => p,
+            None if ssh.netcat.is_some() => Proxy::Netcat,
+            None => Proxy::Native,
+        };
+        if ssh.proxy == Proxy::Native && ssh.netcat.is_some() {
+            return Err(UriError::BadParam(
+                "netcat path not valid with native proxy mode".into(),
+            ));
         }
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(percent_decode(u)), h),
@@ -174,11 +257,12 @@ impl ConnectUri {
             if host.is_empty() {
                 return Err(UriError::Malformed(text.to_owned()));
             }
+            ssh.socket = socket;
             Transport::Ssh {
                 user: userinfo,
                 host,
                 port,
-                socket,
+                opts: ssh,
             }
         };
         Ok(ConnectUri {
@@ -264,7 +348,7 @@ mod tests {
                 user: Some("root".into()),
                 host: "host.example".into(),
                 port: Some(2222),
-                socket: None
+                opts: SshOptions::default(),
             }
         );
         assert!(u.local_socket(false).is_none());

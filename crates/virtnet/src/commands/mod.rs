@@ -1,12 +1,16 @@
 //! Command handlers and the helpers they share (option values, network
 //! lookups, calls), each behaving as virsh's.
 
+mod bridge_helper;
+mod doctor;
+pub mod domain;
 mod edit;
 mod event;
 mod lint;
 mod metadata;
 mod network;
 mod port;
+mod tunnel;
 mod xmldump;
 
 use virtnet_rpc::protocol::{NonnullNetwork, Procedure};
@@ -47,6 +51,14 @@ pub fn dispatch(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
         "net-port-create" => port::cmd_port_create(ctl, cmd),
         "net-port-dumpxml" => port::cmd_port_dumpxml(ctl, cmd),
         "net-port-delete" => port::cmd_port_delete(ctl, cmd),
+        "attach-interface" => domain::cmd_attach_interface(ctl, cmd),
+        "detach-interface" => domain::cmd_detach_interface(ctl, cmd),
+        "domifaddr" => domain::cmd_domifaddr(ctl, cmd),
+        "domiflist" => domain::cmd_domiflist(ctl, cmd),
+        "qemu-args" => domain::cmd_qemu_args(ctl, cmd),
+        "doctor" => doctor::cmd_doctor(ctl, cmd),
+        "qemu-bridge-helper" => bridge_helper::cmd_bridge_helper(ctl, cmd),
+        "tunnel" => tunnel::cmd_tunnel(ctl, cmd),
         other => {
             ctl.error(&format!("unknown command: '{other}'"));
             Err(Failed)

@@ -12,7 +12,7 @@ use crate::shell::{CmdResult, Ctl, Failed};
 use crate::table::Table;
 
 /// The port named by the `port` option in `net`.
-fn opt_port(
+pub(super) fn opt_port(
     ctl: &mut Ctl<'_>,
     cmd: &ParsedCmd,
     net: &NonnullNetwork,
@@ -103,6 +103,9 @@ pub(super) fn cmd_port_create(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
                 "Network port {} created from {from}\n",
                 format_uuid(&r.port.uuid)
             ));
+            if cmd.has("qemu-args") {
+                super::domain::print_qemu_args(ctl, &r.port, "net0")?;
+            }
             Ok(())
         }
         Err(Failed) => {

@@ -165,7 +165,7 @@ impl<'a> Ctl<'a> {
         let mut ok = true;
         for cmd in cmds {
             let start = Instant::now();
-            let res = if cmd.def.connect == Connect::Never {
+            let res = if matches!(cmd.def.connect, Connect::Never | Connect::Own) {
                 commands::dispatch(self, cmd)
             } else {
                 self.ensure_connected()
@@ -286,8 +286,12 @@ fn run_with(ctl: &mut Ctl<'_>, opts: &GlobalOptions, env: &Env, input: &mut dyn 
     };
     if let Some(uri) = &opts.connect {
         ctl.uri = uri.clone();
-        // A named connection must open before anything runs.
-        if ctl.ensure_connected().is_err() {
+        // A named connection must open before anything runs, unless every
+        // command opens its own.
+        let own = cmds
+            .as_ref()
+            .is_some_and(|c| c.iter().all(|c| c.def.connect == Connect::Own));
+        if !own && ctl.ensure_connected().is_err() {
             ctl.report_error();
             return 1;
         }

@@ -111,6 +111,9 @@ pub enum Connect {
     Needed,
     /// The command runs without one (help, net-lint).
     Never,
+    /// The command opens what it needs itself (doctor, tunnel, the bridge
+    /// helper): even `-c URI` is not opened for it beforehand.
+    Own,
 }
 
 /// A command: name, help texts, options, and what runs it.
