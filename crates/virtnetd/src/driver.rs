@@ -1300,6 +1300,7 @@ impl Driver {
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
         Self::require_active(obj)?;
+        self.drop_vanished_ports(obj);
         let reclaim = flags & RECLAIM != 0;
         match (&request.plug, reclaim) {
             (virtnet_conf::PortPlug::None, true) => {
@@ -1407,7 +1408,29 @@ impl Driver {
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
         Self::require_active(obj)?;
+        self.drop_vanished_ports(obj);
         Ok(obj.ports.clone())
+    }
+
+    /// Releases the ports whose TAP or macvtap is gone: a hypervisor that
+    /// was handed a non-persistent TAP (`virtnet qemu-bridge-helper`) and
+    /// exited, or a device deleted by hand.
+    fn drop_vanished_ports(&self, obj: &mut NetworkObj) {
+        let gone: Vec<Uuid> = obj
+            .ports
+            .iter()
+            .filter(|p| !ports::device_present(&self.host, p))
+            .map(|p| p.uuid)
+            .collect();
+        for uuid in gone {
+            log::info!(
+                "network '{}': the device of port {uuid} is gone; releasing the port",
+                obj.def.name
+            );
+            if let Err(e) = self.remove_port(obj, &uuid) {
+                log::warn!("network '{}': port {uuid}: {e}", obj.def.name);
+            }
+        }
     }
 
     /// Every port of every running network (for `domiflist`-style views).
