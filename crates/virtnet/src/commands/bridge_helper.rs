@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::unistd::{geteuid, getppid, getuid};
+use virtnet_conf::MacAddr;
 use virtnet_conf::{PortDef, PortDevice, PortDeviceKind, TristateBool};
 use virtnet_host::tap::{Tap, TapSpec};
 use virtnet_rpc::protocol::{
@@ -32,7 +33,7 @@ use virtnet_rpc::protocol::{
     NetworkPortRet, NonnullNetwork, NonnullNetworkPort, Procedure,
 };
 
-use super::domain::{bridge_of, domain_uuid, networks, port_def, random_uuid};
+use super::domain::{all_ifaces, bridge_of, domain_uuid, networks, port_def, random_uuid};
 use super::opt_string;
 use crate::acl::{ACL_FILE_ENV, Acl, DEFAULT_ACL_FILE};
 use crate::conn::Connection;
@@ -67,18 +68,140 @@ fn sockets(ctl: &Ctl<'_>, overrides: bool) -> Result<(PathBuf, PathBuf), String>
     }
 }
 
-/// Sends `fd` over the Unix socket `sock` with one byte of data.
+/// Sends `fd` over the Unix socket `sock` with one zero byte of data, as
+/// QEMU's helper does. (`sock` is a bare number from the command line, so
+/// this stays with raw descriptors rather than borrowing one.)
 fn send_fd(sock: RawFd, fd: RawFd) -> nix::Result<()> {
     let iov = [IoSlice::new(&[0u8])];
     let fds = [fd];
-    sendmsg::<()>(
-        sock,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map(drop)
+    loop {
+        match sendmsg::<()>(
+            sock,
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Splits a QEMU option string (`a,b=c,,d`) at single commas.
+fn qemu_opts(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ',' {
+            if chars.peek() == Some(&',') {
+                chars.next();
+                if let Some(last) = out.last_mut() {
+                    last.push(',');
+                }
+            } else {
+                out.push(String::new());
+            }
+        } else if let Some(last) = out.last_mut() {
+            last.push(c);
+        }
+    }
+    out
+}
+
+fn opt_value<'a>(opts: &'a [String], key: &str) -> Option<&'a str> {
+    opts.iter()
+        .find_map(|o| o.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// What QEMU's command line says about the guest joining `bridge`: its
+/// name (`-name`) and the MAC of the NIC on that bridge (`-netdev
+/// bridge,id=X,br=BR` with `-device …,netdev=X,mac=M`, or `-nic
+/// bridge,br=BR,mac=M`). The MAC is left out when several NICs use the
+/// bridge.
+pub fn qemu_identity(argv: &[String], bridge: &str) -> (Option<String>, Option<MacAddr>) {
+    let mut name = None;
+    let mut ids = Vec::new();
+    let mut macs = Vec::new();
+    let mut devices = Vec::new();
+    let mut i = 0;
+    while i + 1 < argv.len() {
+        let opt = argv[i]
+            .strip_prefix('-')
+            .map(|o| o.strip_prefix('-').unwrap_or(o));
+        let val = &argv[i + 1];
+        match opt {
+            Some("name") => {
+                let o = qemu_opts(val);
+                name = opt_value(&o, "guest")
+                    .map(str::to_owned)
+                    .or_else(|| o.first().filter(|f| !f.contains('=')).cloned());
+            }
+            Some("netdev" | "nic") => {
+                let o = qemu_opts(val);
+                let ty = opt_value(&o, "type").or(o.first().map(String::as_str));
+                let br = opt_value(&o, "br").unwrap_or("br0");
+                if ty == Some("bridge") && br == bridge {
+                    if opt == Some("nic") {
+                        macs.push(opt_value(&o, "mac").and_then(MacAddr::parse));
+                    } else if let Some(id) = opt_value(&o, "id") {
+                        ids.push(id.to_owned());
+                    }
+                }
+            }
+            Some("device") => devices.push(qemu_opts(val)),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    for id in &ids {
+        let mac = devices
+            .iter()
+            .find(|d| opt_value(d, "netdev") == Some(id.as_str()))
+            .and_then(|d| opt_value(d, "mac"))
+            .and_then(MacAddr::parse);
+        macs.push(mac);
+    }
+    let mac = match macs.as_slice() {
+        [one] => *one,
+        _ => None,
+    };
+    (name.filter(|n| !n.is_empty()), mac)
+}
+
+/// The QEMU that runs this helper: the parent, or the grandparent when
+/// QEMU went through a shell (a helper command with arguments).
+fn qemu_process() -> (u32, Vec<String>) {
+    let read = |pid: u32| -> (String, Vec<String>, Option<u32>) {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // The parent pid is the first field after the parenthesised comm.
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned))
+            })
+            .and_then(|p| p.parse().ok());
+        (comm.trim_end().to_owned(), argv, ppid)
+    };
+    let ppid = u32::try_from(getppid().as_raw()).unwrap_or(0);
+    let (comm, argv, grand) = read(ppid);
+    if matches!(comm.as_str(), "sh" | "dash" | "bash") {
+        if let Some(g) = grand.filter(|g| *g > 1) {
+            let (_, gargv, _) = read(g);
+            return (g, gargv);
+        }
+    }
+    (ppid, argv)
 }
 
 fn fail(ctl: &mut Ctl<'_>, msg: &str) -> CmdResult {
@@ -158,15 +281,25 @@ pub(super) fn cmd_bridge_helper(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult
         }
     }
 
-    let owner_name = format!("qemu-{}", getppid());
+    // The port's owner is the guest (its -name, else qemu-PID) and its MAC
+    // the NIC's, so leases, domiflist and domifaddr know the guest.
+    let (qemu_pid, qemu_argv) = qemu_process();
+    let (guest, mac) = qemu_identity(&qemu_argv, &bridge);
+    let owner_name = guest.unwrap_or_else(|| format!("qemu-{qemu_pid}"));
+    let owner_uuid = all_ifaces(ctl)?
+        .into_iter()
+        .find(|i| i.port.owner_name == owner_name)
+        .map(|i| i.port.owner_uuid)
+        .unwrap_or_else(|| domain_uuid(&owner_name));
     let uuid = match random_uuid() {
         Ok(u) => u,
         Err(e) => return fail(ctl, &e),
     };
-    let request = PortDef {
+    let mut request = PortDef {
         uuid,
-        owner_uuid: domain_uuid(&owner_name),
+        owner_uuid,
         owner_name,
+        mac,
         device: Some(PortDevice {
             user: (!ruid.is_root()).then(|| ruid.as_raw()),
             vnet_hdr: if use_vnet {
@@ -178,7 +311,7 @@ pub(super) fn cmd_bridge_helper(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult
         }),
         ..PortDef::default()
     };
-    let created: Result<NetworkPortRet, Failed> = ctl.call(
+    let mut created: Result<NetworkPortRet, Failed> = ctl.call(
         Procedure::NetworkPortCreateXml,
         &NetworkPortCreateXmlArgs {
             network: net.clone(),
@@ -186,6 +319,19 @@ pub(super) fn cmd_bridge_helper(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult
             flags: 0,
         },
     );
+    if created.is_err() && request.mac.is_some() {
+        // The NIC's MAC may be taken (a port the guest had before); the
+        // guest works with a port of any MAC.
+        request.mac = None;
+        created = ctl.call(
+            Procedure::NetworkPortCreateXml,
+            &NetworkPortCreateXmlArgs {
+                network: net.clone(),
+                xml: request.to_xml(),
+                flags: 0,
+            },
+        );
+    }
     let Ok(created) = created else {
         return fail(
             ctl,
@@ -235,4 +381,44 @@ fn hand_over(
     send_fd(unix_fd, tap.fd().as_raw_fd())
         .map_err(|e| format!("failed to write fd to unix socket: {}", e.desc()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn options_split_like_qemu() {
+        assert_eq!(qemu_opts("a,b=c,,d,e"), ["a", "b=c,d", "e"]);
+        assert_eq!(qemu_opts(""), [""]);
+    }
+
+    #[test]
+    fn guest_name_and_mac_from_the_command_line() {
+        let mac = MacAddr::parse("52:54:00:aa:bb:02");
+        let a = argv(
+            "qemu-system-x86_64 -name guest=vm2,debug-threads=on -m 256 \
+             -netdev bridge,id=n1,br=virbr0,helper=/usr/bin/virtnet \
+             -device virtio-net-pci,netdev=n1,mac=52:54:00:aa:bb:02",
+        );
+        assert_eq!(qemu_identity(&a, "virbr0"), (Some("vm2".into()), mac));
+        assert_eq!(qemu_identity(&a, "virbr1"), (Some("vm2".into()), None));
+        let b = argv("qemu --name vm3 -nic bridge,br=virbr0,mac=52:54:00:aa:bb:02,model=e1000");
+        assert_eq!(qemu_identity(&b, "virbr0"), (Some("vm3".into()), mac));
+        // Two NICs on the bridge: which one asks is unknown.
+        let c = argv(
+            "qemu -netdev bridge,id=a,br=virbr0 -device e1000,netdev=a,mac=52:54:00:00:00:01 \
+             -netdev bridge,id=b,br=virbr0 -device e1000,netdev=b,mac=52:54:00:00:00:02",
+        );
+        assert_eq!(qemu_identity(&c, "virbr0"), (None, None));
+        // No br= means QEMU's default bridge, br0.
+        let d =
+            argv("qemu -netdev bridge,id=x -device virtio-net-pci,netdev=x,mac=52:54:00:aa:bb:02");
+        assert_eq!(qemu_identity(&d, "br0"), (None, mac));
+        assert_eq!(qemu_identity(&argv("qemu -name"), "br0"), (None, None));
+    }
 }

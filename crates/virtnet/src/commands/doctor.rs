@@ -190,49 +190,102 @@ fn tool_checks(checks: &mut Vec<Check>) -> Option<PathBuf> {
     nft
 }
 
-/// Whether a kernel module is loaded, built in, or available.
-fn module_state(name: &str) -> Option<&'static str> {
+/// The kernel's configuration (`/proc/config.gz`, else
+/// `/boot/config-RELEASE`), if readable.
+fn kernel_config() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    if Path::new("/proc/config.gz").exists() {
+        if let Some(zcat) = find_program("zcat") {
+            if let Ok(out) = Command::new(zcat).arg("/proc/config.gz").output() {
+                if out.status.success() {
+                    return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+                }
+            }
+        }
+    }
+    std::fs::read_to_string(format!("/boot/config-{}", release.trim())).ok()
+}
+
+/// Whether a kernel feature is there: `Some(Ok(how))`, `Some(Err(()))`
+/// when it is known to be missing, `None` when nothing tells.
+fn module_state(
+    name: &str,
+    symbol: &str,
+    config: Option<&str>,
+) -> Option<Result<&'static str, ()>> {
     if Path::new("/sys/module").join(name).exists() {
-        return Some("loaded");
+        return Some(Ok("loaded"));
+    }
+    if let Some(cfg) = config {
+        let key = format!("CONFIG_{symbol}=");
+        return Some(
+            match cfg
+                .lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .map(str::trim)
+            {
+                Some("y") => Ok("built in"),
+                Some("m") => Ok("available as a module"),
+                _ => Err(()),
+            },
+        );
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     let dir = Path::new("/lib/modules").join(release.trim());
     let needle = format!("/{name}.ko");
-    let listed = |file: &str| {
-        std::fs::read_to_string(dir.join(file)).is_ok_and(|t| {
-            t.lines().any(|l| {
-                let path = l.split(':').next().unwrap_or("");
-                path.ends_with(&needle) || path.contains(&format!("{needle}."))
-            })
-        })
+    let listed = |file: &str| -> Option<bool> {
+        let t = std::fs::read_to_string(dir.join(file)).ok()?;
+        Some(t.lines().any(|l| {
+            let path = l.split(':').next().unwrap_or("");
+            path.ends_with(&needle) || path.contains(&format!("{needle}."))
+        }))
     };
-    if listed("modules.builtin") {
-        Some("built in")
-    } else if listed("modules.dep") {
-        Some("available as a module")
-    } else {
-        None
+    match (listed("modules.builtin"), listed("modules.dep")) {
+        (Some(true), _) => Some(Ok("built in")),
+        (_, Some(true)) => Some(Ok("available as a module")),
+        (Some(false), Some(false)) => Some(Err(())),
+        _ => None,
     }
 }
 
 fn kernel_checks(checks: &mut Vec<Check>) {
-    for (module, what, missing) in [
+    let config = kernel_config();
+    for (module, symbol, what, missing) in [
         (
             "bridge",
-            "Linux bridges (every NAT, routed, isolated and open network)",
+            "BRIDGE",
+            "Linux bridges (NAT, routed, isolated and open networks)",
             Status::Fail,
         ),
-        ("tun", "TAP devices (guest ports)", Status::Fail),
-        ("nf_tables", "nftables (firewall and NAT)", Status::Fail),
-        ("veth", "veth pairs", Status::Warn),
-        ("macvtap", "macvtap (direct networks)", Status::Warn),
+        ("tun", "TUN", "TAP devices (guest ports)", Status::Fail),
+        (
+            "nf_tables",
+            "NF_TABLES",
+            "nftables (firewall and NAT)",
+            Status::Fail,
+        ),
+        ("veth", "VETH", "veth pairs", Status::Warn),
+        (
+            "macvtap",
+            "MACVTAP",
+            "macvtap (direct networks)",
+            Status::Warn,
+        ),
     ] {
-        match module_state(module) {
-            Some(state) => checks.push(check(Status::Ok, format!("kernel: {module} {state} — {what}"))),
-            None => checks.push(with_fix(
+        match module_state(module, symbol, config.as_deref()) {
+            Some(Ok(state)) => {
+                checks.push(check(Status::Ok, format!("kernel: {module} {state} ({what})")));
+            }
+            Some(Err(())) => checks.push(with_fix(
                 missing,
-                format!("kernel: {module} not found — {what}"),
-                format!("use a kernel with CONFIG for {module}, or install its modules package, then 'modprobe {module}'"),
+                format!("kernel: no {module} ({what})"),
+                format!(
+                    "use a kernel with CONFIG_{symbol}, or install its modules package, then 'modprobe {module}'"
+                ),
+            )),
+            None => checks.push(check(
+                Status::Warn,
+                format!("kernel: cannot tell whether {module} is available ({what}): no kernel configuration or module list"),
             )),
         }
     }
@@ -278,9 +331,18 @@ fn overlaps(a: Ipv4Addr, ap: u32, b: Ipv4Addr, bp: u32) -> bool {
     (u32::from(a) & mask) == (u32::from(b) & mask)
 }
 
-fn link_flags(dev: &str) -> Option<u32> {
-    let t = std::fs::read_to_string(format!("/sys/class/net/{dev}/flags")).ok()?;
-    u32::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok()
+/// Links of this network namespace: name and whether it is up (netlink,
+/// since `/sys/class/net` shows the namespace that mounted `/sys`).
+fn links() -> Option<std::collections::BTreeMap<String, bool>> {
+    use virtnet_host::netlink::NetlinkOps;
+    let nl = virtnet_host::netlink::Netlink::open().ok()?;
+    Some(
+        nl.links()
+            .ok()?
+            .into_iter()
+            .map(|l| (l.name, l.up))
+            .collect(),
+    )
 }
 
 /// Bridges libvirt's own network driver runs (its status files).
@@ -324,6 +386,8 @@ fn network_checks(
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     });
     let routes = ipv4_routes();
+    let links = links().unwrap_or_default();
+    let link_up = |dev: &str| links.get(dev).copied();
     for net in nets {
         let name = &net.name;
         let mode = net.forward.mode;
@@ -332,12 +396,12 @@ fn network_checks(
             ForwardMode::None | ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open
         );
         if let Some(br) = net.bridge.as_deref() {
-            match link_flags(br) {
-                Some(f) if f & 1 == 1 => checks.push(check(
+            match link_up(br) {
+                Some(true) => checks.push(check(
                     Status::Ok,
                     format!("network {name}: bridge {br} is up"),
                 )),
-                Some(_) => checks.push(with_fix(
+                Some(false) => checks.push(with_fix(
                     Status::Fail,
                     format!("network {name}: bridge {br} is down"),
                     format!("ip link set {br} up (or: virtnet net-destroy {name}; virtnet net-start {name})"),
@@ -354,7 +418,7 @@ fn network_checks(
             }
         }
         for dev in net.forward.ifs.iter().filter_map(|d| d.dev()) {
-            if link_flags(dev).is_none() && !own_bridge {
+            if link_up(dev).is_none() && !own_bridge {
                 checks.push(with_fix(
                     Status::Fail,
                     format!("network {name}: forward device {dev} does not exist"),
