@@ -101,6 +101,14 @@ pub enum GuestNet {
     Bridge(String),
     /// An existing TAP device.
     Tap(String),
+    /// `-netdev bridge,br=BRIDGE,helper=HELPER`: QEMU asks the helper
+    /// program (QEMU's bridge helper protocol) for a TAP on the bridge.
+    Helper {
+        /// The bridge.
+        bridge: String,
+        /// The helper command (may include arguments).
+        helper: String,
+    },
     /// No NIC.
     None,
 }
@@ -257,7 +265,10 @@ impl Guest {
                 "qemu-system-x86_64 not installed".into(),
             ));
         }
-        if matches!(opts.net, GuestNet::Bridge(_) | GuestNet::Tap(_)) {
+        if matches!(
+            opts.net,
+            GuestNet::Bridge(_) | GuestNet::Tap(_) | GuestNet::Helper { .. }
+        ) {
             // Opening the clone device attaches nothing; it tells whether
             // TAPs can be made here (not in a user namespace, say).
             std::fs::OpenOptions::new()
@@ -280,7 +291,7 @@ impl Guest {
                 (Some(tap), Some(name))
             }
             GuestNet::Tap(name) => (None, Some(name.clone())),
-            GuestNet::None => (None, None),
+            GuestNet::Helper { .. } | GuestNet::None => (None, None),
         };
         let mut append = vec![
             "console=ttyS0,115200".to_string(),
@@ -323,6 +334,16 @@ impl Guest {
             argv.extend([
                 "-netdev".into(),
                 format!("tap,id=net0,ifname={name},script=no,downscript=no"),
+                "-device".into(),
+                format!("virtio-net-pci,netdev=net0,mac={mac}"),
+            ]);
+        }
+        if let GuestNet::Helper { bridge, helper } = &opts.net {
+            // QEMU's option syntax doubles a literal comma.
+            let helper = helper.replace(',', ",,");
+            argv.extend([
+                "-netdev".into(),
+                format!("bridge,id=net0,br={bridge},helper={helper}"),
                 "-device".into(),
                 format!("virtio-net-pci,netdev=net0,mac={mac}"),
             ]);
