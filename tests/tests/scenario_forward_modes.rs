@@ -90,16 +90,35 @@ impl Guest {
         Guest { ns, _link: link }
     }
 
-    fn lease(&self) -> Lease {
-        udhcpc(
+    fn lease(&self, host: &Host) -> Lease {
+        let res = udhcpc(
             &self.ns,
             "eth0",
             &DhcpOpts {
                 timeout: Duration::from_secs(25),
                 ..DhcpOpts::default()
             },
-        )
-        .unwrap()
+        );
+        match res {
+            Ok(l) => l,
+            Err(e) => {
+                let sh = |ns: &Netns, cmd: &str| {
+                    ns.run(["sh", "-c", cmd])
+                        .map(|o| format!("$ {cmd}\n{}{}", o.stdout, o.stderr))
+                        .unwrap_or_default()
+                };
+                let mut diag = String::new();
+                for cmd in [
+                    "ip -br link; ip -br addr; bridge link",
+                    "ss -uapn",
+                    "nft list ruleset",
+                ] {
+                    diag.push_str(&sh(&host.ns, cmd));
+                }
+                diag.push_str(&sh(&self.ns, "ip -br link; ip -br addr"));
+                panic!("no lease: {e}\n{diag}");
+            }
+        }
     }
 }
 
@@ -108,8 +127,8 @@ impl Guest {
 /// parallel, one guest's REQUEST can go unanswered while dnsmasq probes the
 /// address it offers another with ping, and busybox udhcpc -n gives up
 /// after three unanswered REQUESTs.)
-fn leases(guests: &[&Guest]) -> Vec<Lease> {
-    guests.iter().map(|g| g.lease()).collect()
+fn leases(host: &Host, guests: &[&Guest]) -> Vec<Lease> {
+    guests.iter().map(|g| g.lease(host)).collect()
 }
 
 fn in_range(ip: Ipv4Addr, net: &Net) -> bool {
@@ -178,7 +197,7 @@ fn lifecycle(client: Client, mode: Mode) {
     // Guests: one from the range, one with the static host's MAC.
     let g1 = Guest::join(&host, net.bridge, None);
     let g2 = Guest::join(&host, net.bridge, Some(net.fixed_mac));
-    let l = leases(&[&g1, &g2]);
+    let l = leases(&host, &[&g1, &g2]);
     let (l1, l2) = (&l[0], &l[1]);
     assert!(in_range(l1.ip, &net), "{l1:?}");
     assert_eq!(l1.prefix, 24, "{l1:?}");

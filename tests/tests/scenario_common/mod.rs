@@ -173,6 +173,7 @@ impl Host {
     /// A host namespace with a wan and virtnetd (`--no-default-network` and
     /// `args`) running in it.
     pub fn start(args: &[&str]) -> Result<Host> {
+        same_length_daemon_dirs();
         let ns = Netns::new("host")?;
         let wan = Wan::create(&ns, WanOpts::default())?;
         let daemon = Daemon::start(DaemonOpts {
@@ -264,6 +265,33 @@ impl Host {
         let pid = self.daemon.run_dir().join(format!("network/{name}.pid"));
         assert!(!pid.exists(), "{} is still there", pid.display());
     }
+}
+
+/// Daemon directories are `virtnet-daemon-<pid>-<n>`, with `n` from a
+/// counter all temporary directories of the process share, and dropping a
+/// [`Daemon`] kills every process whose command line contains its
+/// directory's path as a substring: the daemon of `…-1` would take the
+/// daemons of `…-10` to `…-19` (and their dnsmasqs) with it. Moving the
+/// counter to three digits first keeps every daemon directory of a test
+/// binary the same length, so none is a prefix of another.
+fn same_length_daemon_dirs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for _ in 0..200 {
+            let Ok(dir) = process::TempDir::new("counter") else {
+                return;
+            };
+            let n = dir
+                .path()
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.rsplit('-').next())
+                .and_then(|n| n.parse::<u32>().ok());
+            if n.is_none_or(|n| n >= 99) {
+                return;
+            }
+        }
+    });
 }
 
 fn list_files(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
