@@ -112,8 +112,9 @@ pub fn type_matches(wanted: &str, have: &str) -> bool {
 }
 
 /// A stable UUID for a domain known only by name (RFC 9562 version 8,
-/// from two FNV-1a hashes of the name), so that every port of one domain
-/// names the same owner.
+/// from two seeded FNV-1a hashes of the name, each finished with
+/// SplitMix64's mixer), so that every port of one domain names the same
+/// owner.
 pub fn domain_uuid(name: &str) -> Uuid {
     let fnv = |seed: u64| {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
@@ -121,7 +122,9 @@ pub fn domain_uuid(name: &str) -> Uuid {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        h
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
     };
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&fnv(0).to_be_bytes());
