@@ -295,6 +295,7 @@ pub fn pid_exists(pid: i32) -> bool {
 /// Waits up to `timeout` for `path` to name a live process.
 pub fn wait_for_pidfile(path: &Path, timeout: Duration) -> Result<i32, ProcessError> {
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(100);
     loop {
         if let Some(pid) = read_pidfile(path) {
             if pid_exists(pid) {
@@ -307,7 +308,10 @@ pub fn wait_for_pidfile(path: &Path, timeout: Duration) -> Result<i32, ProcessEr
                 timeout,
             });
         }
-        std::thread::sleep(Duration::from_millis(5));
+        // The pid file usually appears within a few milliseconds: poll
+        // often at first, then back off.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 

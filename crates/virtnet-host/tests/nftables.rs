@@ -341,3 +341,46 @@ fn nat_masquerades_and_rejects_inbound_body() {
     nl.delete_link("vnup0").unwrap();
     nl.delete_link("vnbr-n").unwrap();
 }
+
+#[test]
+fn libnftables_and_the_nft_binary_build_the_same_ruleset() {
+    in_own_namespace(libnftables_and_the_nft_binary_build_the_same_ruleset_body);
+}
+
+fn libnftables_and_the_nft_binary_build_the_same_ruleset_body() {
+    if !ready("libnftables_and_the_nft_binary_build_the_same_ruleset") {
+        return;
+    }
+    let Some(lib) = Nftables::in_process() else {
+        eprintln!("skipped: libnftables.so.1 is not installed");
+        return;
+    };
+    let bin = Nftables::new("nft");
+    let a = nat("alpha", "vnbr-a", "192.168.210.1/24");
+    let b = route("beta", "vnbr-b", "192.168.211.1/24");
+
+    let t = Instant::now();
+    lib.apply(&a).unwrap();
+    let in_process = t.elapsed();
+    lib.apply(&b).unwrap();
+    let by_lib = table_text();
+    assert_eq!(lib.networks().unwrap(), ["alpha", "beta"]);
+    lib.remove("alpha", "vnbr-a").unwrap();
+    lib.remove("beta", "vnbr-b").unwrap();
+    assert!(lib.networks().unwrap().is_empty());
+
+    let t = Instant::now();
+    bin.apply(&a).unwrap();
+    let spawned = t.elapsed();
+    bin.apply(&b).unwrap();
+    assert_eq!(table_text(), by_lib);
+    // Each reads what the other wrote.
+    assert_eq!(lib.networks().unwrap(), ["alpha", "beta"]);
+    lib.remove("alpha", "vnbr-a").unwrap();
+    assert_eq!(bin.networks().unwrap(), ["beta"]);
+    bin.remove("beta", "vnbr-b").unwrap();
+    eprintln!("apply NAT network: in-process {in_process:?}, nft binary {spawned:?}");
+    // An error comes back with nft's message.
+    let bad = FirewallPlan::new("bad name!", "", FirewallMode::Nat);
+    assert!(lib.apply(&bad).is_err());
+}

@@ -118,6 +118,10 @@ pub fn start(ctx: &SetupContext<'_>, def: &NetworkDef) -> Result<Vec<SetupStep>>
 pub fn stop(ctx: &SetupContext<'_>, network: &str, steps: &[SetupStep]) -> Vec<Error> {
     let host = ctx.host;
     let mut errors = Vec::new();
+    let mut timer = StepTimer {
+        network,
+        last: std::time::Instant::now(),
+    };
     for step in steps.iter().rev() {
         let res = match step {
             SetupStep::Dnsmasq { .. } => {
@@ -141,6 +145,12 @@ pub fn stop(ctx: &SetupContext<'_>, network: &str, steps: &[SetupStep]) -> Vec<E
         if let Err(e) = res {
             errors.push(e);
         }
+        timer.done(match step {
+            SetupStep::Dnsmasq { .. } => "stopping dnsmasq",
+            SetupStep::Firewall { .. } => "removing firewall rules",
+            SetupStep::Bridge { .. } => "deleting the bridge",
+            SetupStep::Bandwidth { .. } => "removing bandwidth",
+        });
     }
     errors
 }
@@ -212,6 +222,24 @@ pub fn firewall_plan(def: &NetworkDef) -> Result<FirewallPlan> {
     Ok(plan)
 }
 
+/// Logs how long each step of a start took (at debug level).
+struct StepTimer<'a> {
+    network: &'a str,
+    last: std::time::Instant,
+}
+
+impl StepTimer<'_> {
+    fn done(&mut self, step: &str) {
+        let now = std::time::Instant::now();
+        log::debug!(
+            "network '{}': {step} took {:.2} ms",
+            self.network,
+            now.duration_since(self.last).as_secs_f64() * 1000.0
+        );
+        self.last = now;
+    }
+}
+
 fn start_virtual(
     ctx: &SetupContext<'_>,
     def: &NetworkDef,
@@ -219,6 +247,10 @@ fn start_virtual(
 ) -> Result<()> {
     let host = ctx.host;
     let name = def.name.as_str();
+    let mut timer = StepTimer {
+        network: name,
+        last: std::time::Instant::now(),
+    };
     let bridge = def
         .bridge
         .as_deref()
@@ -240,6 +272,7 @@ fn start_virtual(
         Ok(Err(collision)) => return Err(Error::Internal(collision.to_string())),
         Err(e) => return Err(herr(&e)),
     }
+    timer.done("route collision check");
 
     // Bridge, with its MAC, MTU, STP and forward delay.
     let spec = BridgeSpec {
@@ -253,6 +286,7 @@ fn start_virtual(
     steps.push(SetupStep::Bridge {
         name: bridge.to_string(),
     });
+    timer.done("bridge");
 
     // IPv6 on the bridge: off unless the network has IPv6 addresses; never
     // accept router advertisements or autoconfigure (the bridge is a router).
@@ -270,6 +304,7 @@ fn start_virtual(
             host.sysctl.write(&key, value).map_err(|e| herr(&e))?;
         }
     }
+    timer.done("bridge sysctls");
 
     // Firewall, in one transaction.
     if def.forward.mode != ForwardMode::Open {
@@ -278,6 +313,7 @@ fn start_virtual(
         steps.push(SetupStep::Firewall {
             bridge: bridge.to_string(),
         });
+        timer.done("firewall");
     }
 
     // Addresses. IPv6 addresses skip duplicate address detection: the
@@ -293,6 +329,7 @@ fn start_virtual(
     }
 
     host.netlink.set_up(bridge, true).map_err(|e| herr(&e))?;
+    timer.done("addresses and up");
 
     for (r, dest) in def.routes.iter().zip(&route_dests) {
         let route = RouteSpec {
@@ -321,10 +358,13 @@ fn start_virtual(
         }
     }
 
+    timer.done("routes and forwarding");
+
     // dnsmasq.
     if virtnet_dnsmasq::needs_dnsmasq(def) {
         let pid = start_dnsmasq(ctx, def)?;
         steps.push(SetupStep::Dnsmasq { pid });
+        timer.done("dnsmasq");
     }
     Ok(())
 }

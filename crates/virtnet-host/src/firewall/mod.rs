@@ -53,6 +53,7 @@
 //!
 //! Open mode has no rules at all.
 
+mod libnft;
 mod nft;
 mod nftables;
 

@@ -2,25 +2,31 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::libnft::LibNft;
 use super::nft::{self, Listing};
 use super::{Firewall, FirewallError, FirewallPlan, TABLE, TABLE_FAMILY};
 use crate::process::run_with_timeout;
 
-/// Runs `nft` for the firewall. One instance per network namespace (nft acts
-/// in the namespace it is started in).
+/// Runs nftables for the firewall: in-process through libnftables when
+/// it is installed ([`Nftables::in_process`]), else the `nft` binary. One
+/// instance per network namespace (nftables acts in the namespace the
+/// context or process was created in).
 #[derive(Debug, Clone)]
 pub struct Nftables {
     nft: PathBuf,
     timeout: Duration,
+    lib: Option<Arc<LibNft>>,
 }
 
 impl Default for Nftables {
+    /// In-process when libnftables is available, else `nft` on PATH.
     fn default() -> Self {
-        Nftables::new("nft")
+        Nftables::in_process().unwrap_or_else(|| Nftables::new("nft"))
     }
 }
 
@@ -30,7 +36,23 @@ impl Nftables {
         Nftables {
             nft: nft.into(),
             timeout: Duration::from_secs(30),
+            lib: None,
         }
+    }
+
+    /// Uses libnftables in this process; `None` when it is not installed.
+    pub fn in_process() -> Option<Nftables> {
+        let lib = LibNft::load()?;
+        Some(Nftables {
+            nft: PathBuf::from("nft"),
+            timeout: Duration::from_secs(30),
+            lib: Some(Arc::new(lib)),
+        })
+    }
+
+    /// Whether transactions run in-process.
+    pub fn is_in_process(&self) -> bool {
+        self.lib.is_some()
     }
 
     /// Changes how long one nft run may take (default 30 s).
@@ -43,6 +65,16 @@ impl Nftables {
     pub fn run_batch(&self, batch: &Value, action: &str) -> Result<(), FirewallError> {
         let text = batch.to_string();
         log::debug!("nft -j -f - ({action}): {text}");
+        if let Some(lib) = &self.lib {
+            let out = lib.run(&text);
+            if out.rc != 0 {
+                return Err(FirewallError::Nft {
+                    action: action.to_string(),
+                    detail: nft_message(out.stderr.as_bytes()),
+                });
+            }
+            return Ok(());
+        }
         let mut cmd = Command::new(&self.nft);
         cmd.args(["-j", "-f", "-"]);
         let out = run_with_timeout(cmd, Some(text.as_bytes()), self.timeout)?;
@@ -57,6 +89,20 @@ impl Nftables {
 
     /// Lists the table; `None` when it does not exist.
     fn list(&self) -> Result<Option<Listing>, FirewallError> {
+        if let Some(lib) = &self.lib {
+            let out = lib.run(&format!("list table {TABLE_FAMILY} {TABLE}"));
+            if out.rc != 0 {
+                let msg = nft_message(out.stderr.as_bytes());
+                if msg.contains("No such file or directory") {
+                    return Ok(None);
+                }
+                return Err(FirewallError::Nft {
+                    action: "list the table".to_string(),
+                    detail: msg,
+                });
+            }
+            return nft::parse_listing(&out.stdout).map(Some);
+        }
         let mut cmd = Command::new(&self.nft);
         cmd.args(["-j", "list", "table", TABLE_FAMILY, TABLE]);
         let out = run_with_timeout(cmd, None, self.timeout)?;
