@@ -388,3 +388,76 @@ fn bridge_helper_refuses_foreign_bridges_and_users_the_acl_does_not_allow() {
     let ports = vn_ok(&daemon, &["-q", "net-port-list", "default", "--uuid"]);
     assert!(ports.trim().is_empty(), "no port was made: {ports}");
 }
+
+#[test]
+fn doctor_checks_the_host_and_each_active_network() {
+    or_skip!(require(&["ip", "dnsmasq", "nft"]));
+    let (ns, daemon) = or_skip!(host("doctor"));
+    let virtnet = or_skip!(locate_binary("virtnet", "VIRTNET_BIN"));
+    let doctor = || {
+        let argv = [
+            virtnet.display().to_string(),
+            "-c".into(),
+            daemon.uri(),
+            "doctor".into(),
+        ];
+        let start = Instant::now();
+        let out = process::run(ns.cmd(argv).unwrap(), process::DEFAULT_TIMEOUT).unwrap();
+        eprintln!("doctor took {:?}", start.elapsed());
+        out
+    };
+    let out = doctor();
+    for line in [
+        format!(
+            "[ OK ] daemon: answers on {}, version ",
+            daemon.socket_path().display()
+        ),
+        "[ OK ] daemon: 1 active network(s)\n".into(),
+        "[ OK ] /dev/net/tun: present\n".into(),
+        "[ OK ] net.ipv4.ip_forward = 1\n".into(),
+        "[ OK ] network default: bridge virbr0 is up\n".into(),
+        "[ OK ] network default: dnsmasq is running\n".into(),
+        "[ OK ] network default: firewall chains present\n".into(),
+        "[ OK ] network default: 192.168.122.1/24 collides with no other route\n".into(),
+    ] {
+        assert!(out.stdout.contains(&line), "{line:?} in:\n{}", out.stdout);
+    }
+    // Break the network twice over: both are reported, with a fix, and
+    // doctor fails.
+    ns.ip(&["link", "set", "virbr0", "down"]).unwrap();
+    ns.ip(&["route", "add", "192.168.0.0/16", "dev", "lo"])
+        .unwrap();
+    let out = doctor();
+    assert_eq!(out.code(), Some(1), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "[FAIL] network default: bridge virbr0 is down\n       \
+             fix: ip link set virbr0 up (or: virtnet net-destroy default; virtnet net-start default)\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("[FAIL] network default: 192.168.122.1/24 overlaps 192.168.0.0/16 dev lo\n"),
+        "{}",
+        out.stdout
+    );
+    // No daemon: said so, with the socket it tried.
+    let argv = [
+        virtnet.display().to_string(),
+        "-c".into(),
+        "virtnet:///system?socket=/nonexistent/virtnetd-sock".into(),
+        "doctor".into(),
+    ];
+    let out = process::run(ns.cmd(argv).unwrap(), process::DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(out.code(), Some(1));
+    assert!(
+        out.stdout.starts_with(
+            "[FAIL] daemon: not reachable on /nonexistent/virtnetd-sock: \
+             Failed to connect socket to '/nonexistent/virtnetd-sock': No such file or directory\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}

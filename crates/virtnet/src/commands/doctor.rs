@@ -254,38 +254,38 @@ fn kernel_checks(checks: &mut Vec<Check>) {
         (
             "bridge",
             "BRIDGE",
-            "Linux bridges (NAT, routed, isolated and open networks)",
+            "Linux bridges of NAT, routed, isolated and open networks",
             Status::Fail,
         ),
-        ("tun", "TUN", "TAP devices (guest ports)", Status::Fail),
+        ("tun", "TUN", "TAP devices of guest ports", Status::Fail),
         (
             "nf_tables",
             "NF_TABLES",
-            "nftables (firewall and NAT)",
+            "nftables, the firewall and NAT",
             Status::Fail,
         ),
         ("veth", "VETH", "veth pairs", Status::Warn),
         (
             "macvtap",
             "MACVTAP",
-            "macvtap (direct networks)",
+            "macvtap devices of direct networks",
             Status::Warn,
         ),
     ] {
         match module_state(module, symbol, config.as_deref()) {
             Some(Ok(state)) => {
-                checks.push(check(Status::Ok, format!("kernel: {module} {state} ({what})")));
+                checks.push(check(Status::Ok, format!("kernel: {module} {state}, for {what}")));
             }
             Some(Err(())) => checks.push(with_fix(
                 missing,
-                format!("kernel: no {module} ({what})"),
+                format!("kernel: no {module}, needed for {what}"),
                 format!(
                     "use a kernel with CONFIG_{symbol}, or install its modules package, then 'modprobe {module}'"
                 ),
             )),
             None => checks.push(check(
                 Status::Warn,
-                format!("kernel: cannot tell whether {module} is available ({what}): no kernel configuration or module list"),
+                format!("kernel: cannot tell whether {module} is there (no kernel configuration or module list); needed for {what}"),
             )),
         }
     }
@@ -531,13 +531,14 @@ pub(super) fn cmd_doctor(ctl: &mut Ctl<'_>, _cmd: &ParsedCmd) -> CmdResult {
     };
     let where_ = ConnectUri::parse(&ctl.uri)
         .ok()
-        .and_then(|u| u.local_socket(ctl.readonly))
+        .and_then(|u| u.local_socket(true))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| ctl.uri.clone());
 
     // The daemon.
     let mut nets: Vec<NetworkDef> = Vec::new();
-    match Connection::open(&ctl.uri, ctl.readonly, (Some(0), None)) {
+    // Read-only: doctor changes nothing, and anyone may run it.
+    match Connection::open(&ctl.uri, true, (Some(0), None)) {
         Ok(conn) => {
             ctl.conn = Some(conn);
             let version: Result<ConnectGetVersionRet, _> =
