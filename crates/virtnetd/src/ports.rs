@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use rand::RngCore;
 use virtnet_conf::{
-    ForwardDevice, ForwardMode, MacAddr, MacvlanMode, NetworkDef, PortDef, PortDevice,
-    PortDeviceKind, PortPlug, TristateBool, VirtPortProfile, VirtPortType, defaults,
+    ForwardDevice, ForwardMode, MacAddr, MacvlanMode, NetworkDef, PortDef, PortDeviceKind,
+    PortPlug, TristateBool, VirtPortProfile, VirtPortType, defaults,
 };
 use virtnet_host::MacAddr as HostMac;
 use virtnet_host::netlink::{BridgePortOptions, MacvlanMode as HostMacvlan, MacvtapSpec};
@@ -468,46 +468,4 @@ pub fn replug(host: &Host, net: &NetworkDef, port: &PortDef) -> Result<()> {
     };
     let mac = port.mac.unwrap_or(MacAddr([0; 6]));
     plug_tap(host, net, port, tap, bridge, *mac_table_manager, mac)
-}
-
-/// The QEMU arguments that use a realised port.
-pub fn qemu_args(port: &PortDef) -> Option<String> {
-    let dev: &PortDevice = port.device.as_ref()?;
-    let mac = port.mac?;
-    let model = dev.model.as_deref().unwrap_or("virtio");
-    let nic = if model == "virtio" {
-        "virtio-net-pci"
-    } else {
-        model
-    };
-    match dev.kind? {
-        PortDeviceKind::Tap => {
-            let name = dev.name.as_deref()?;
-            let mut netdev =
-                format!("-netdev tap,id=net-{name},ifname={name},script=no,downscript=no");
-            if dev.vnet_hdr != TristateBool::No {
-                netdev.push_str(",vhost=off,vnet_hdr=on");
-            }
-            if let Some(q) = dev.queues.filter(|q| *q > 1) {
-                netdev.push_str(&format!(",queues={q}"));
-            }
-            Some(format!(
-                "{netdev} -device {nic},netdev=net-{name},mac={mac}"
-            ))
-        }
-        PortDeviceKind::Macvtap => {
-            let path = dev.path.as_deref()?;
-            let name = dev.name.as_deref()?;
-            Some(format!(
-                "-netdev tap,id=net-{name},fd=3 -device {nic},netdev=net-{name},mac={mac} 3<>{path}"
-            ))
-        }
-        PortDeviceKind::Hostdev => match &port.plug {
-            PortPlug::HostdevPci { addr, .. } => Some(format!(
-                "-device vfio-pci,host={:04x}:{:02x}:{:02x}.{:x}",
-                addr.domain, addr.bus, addr.slot, addr.function
-            )),
-            _ => None,
-        },
-    }
 }
