@@ -13,6 +13,18 @@ fn main() -> anyhow::Result<()> {
     let argv0 = args.next().unwrap_or_else(|| "virtnet".into());
     let progname = argv0.rsplit('/').next().unwrap_or("virtnet").to_owned();
     let mut args: Vec<String> = args.collect();
+    // A set-user-ID copy is only ever the bridge helper, never the whole
+    // command line (whatever name it is called by).
+    let setuid = nix::unistd::getuid() != nix::unistd::geteuid();
+    if setuid
+        && !matches!(
+            progname.as_str(),
+            "qemu-bridge-helper" | "virtnet-bridge-helper"
+        )
+    {
+        eprintln!("{progname}: refusing to run set-user-ID except as qemu-bridge-helper");
+        std::process::exit(1);
+    }
     match progname.as_str() {
         "virt-ssh-helper" => match virtnet_cli::remote::virt_ssh_helper_args(&args) {
             Ok(a) => args = a,

@@ -285,6 +285,9 @@ pub(super) fn cmd_bridge_helper(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult
     // the NIC's, so leases, domiflist and domifaddr know the guest.
     let (qemu_pid, qemu_argv) = qemu_process();
     let (guest, mac) = qemu_identity(&qemu_argv, &bridge);
+    // Other users name their ports by process only: a guest name would let
+    // them slip ports into another domain's interfaces.
+    let guest = guest.filter(|_| ruid.is_root());
     let owner_name = guest.unwrap_or_else(|| format!("qemu-{qemu_pid}"));
     let owner_uuid = all_ifaces(ctl)?
         .into_iter()
