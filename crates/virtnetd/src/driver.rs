@@ -28,6 +28,7 @@ use crate::ports;
 use crate::setup::{self, SetupContext};
 use crate::status::{NetworkStatus, SetupStep};
 use crate::store::{self, Paths};
+use virtnet_host::bandwidth::FloorPool;
 
 /// `VIR_NETWORK_XML_INACTIVE`.
 pub const XML_INACTIVE: u32 = 1;
@@ -104,6 +105,8 @@ struct NetworkObj {
     respawns: Vec<Instant>,
     /// Ports of the running network, as allocated and realised.
     ports: Vec<PortDef>,
+    /// Floor accounting of the running network's ports.
+    floors: Option<FloorPool>,
 }
 
 impl NetworkObj {
@@ -247,6 +250,7 @@ impl Driver {
                     setup: None,
                     respawns: Vec::new(),
                     ports: Vec::new(),
+                    floors: None,
                 },
             );
         }
@@ -281,6 +285,7 @@ impl Driver {
                             setup: Some(status.setup),
                             respawns: Vec::new(),
                             ports: Vec::new(),
+                            floors: None,
                         },
                     );
                 }
@@ -312,6 +317,7 @@ impl Driver {
                 Ok((changed, rebuilt)) => {
                     log::info!("network '{name}': re-adopted");
                     let connections = obj.ports.len();
+                    obj.floors = Some(floor_pool(&obj.def));
                     self.adopt_ports(obj, rebuilt);
                     if changed || rebuilt || obj.ports.len() != connections {
                         self.save_status(obj);
@@ -731,6 +737,7 @@ impl Driver {
                         setup: None,
                         respawns: Vec::new(),
                         ports: Vec::new(),
+                        floors: None,
                     },
                 );
             }
@@ -756,14 +763,17 @@ impl Driver {
             }
         }
         setup::check_supported(&def)?;
-        let def = live_def(&def);
+        let mut def = live_def(&def);
+        setup::create_interface_pool(&self.ctx(), &mut def)?;
         hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &def, None)?;
         let steps = setup::start(&self.ctx(), &def)?;
+        let floors = Some(floor_pool(&def));
         let obj = match nets.remove(&name) {
             Some(mut obj) => {
                 let config = std::mem::replace(&mut obj.def, def);
                 obj.new_def = Some(obj.new_def.take().unwrap_or(config));
                 obj.setup = Some(steps);
+                obj.floors = floors;
                 obj
             }
             None => NetworkObj {
@@ -774,6 +784,7 @@ impl Driver {
                 setup: Some(steps),
                 respawns: Vec::new(),
                 ports: Vec::new(),
+                floors,
             },
         };
         self.save_status(&obj);
@@ -796,7 +807,9 @@ impl Driver {
         if let Some(d) = obj.new_def.take() {
             obj.def = d;
         }
-        let live = live_def(&obj.def);
+        let mut live = live_def(&obj.def);
+        setup::check_supported(&live)?;
+        setup::create_interface_pool(&self.ctx(), &mut live)?;
         hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &live, None)?;
         let steps = setup::start(&self.ctx(), &live)?;
         // While running, `def` is the live definition and `new_def` the
@@ -804,6 +817,7 @@ impl Driver {
         obj.new_def = Some(std::mem::replace(&mut obj.def, live));
         obj.setup = Some(steps);
         obj.respawns.clear();
+        obj.floors = Some(floor_pool(&obj.def));
         self.save_status(obj);
         self.restore_persistent_ports(obj);
         self.emit(obj, Lifecycle::Started);
@@ -823,6 +837,7 @@ impl Driver {
             )));
         }
         self.remove_all_ports(obj);
+        obj.floors = None;
         let steps = obj.setup.take().unwrap_or_default();
         for e in setup::stop(&self.ctx(), &name, &steps) {
             log::error!("network '{name}': during destroy: {e}");
@@ -1224,14 +1239,14 @@ impl Driver {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             ports::allocate(&mut live, &mut port, &obj.ports, &mut *rng)?;
         }
-        ports::realise(&self.host, &live, &mut port)?;
+        ports::realise(&self.host, &live, &mut port, obj.floors.as_mut())?;
         if let Err(e) = hooks::run(
             &self.cfg.paths.hooks_dir(),
             HookOp::PortCreated,
             &live,
             Some(&port),
         ) {
-            let _ = ports::unrealise(&self.host, &live, &port);
+            let _ = ports::unrealise(&self.host, &live, &port, obj.floors.as_mut());
             return Err(e);
         }
         obj.def = live;
@@ -1255,7 +1270,7 @@ impl Driver {
             .position(|p| p.uuid == *uuid)
             .ok_or_else(|| Error::NoPort(uuid.to_string()))?;
         let port = obj.ports.remove(i);
-        if let Err(e) = ports::unrealise(&self.host, &obj.def, &port) {
+        if let Err(e) = ports::unrealise(&self.host, &obj.def, &port, obj.floors.as_mut()) {
             log::warn!("network '{name}': port {uuid}: {e}");
         }
         ports::release(&mut obj.def, &port);
@@ -1458,7 +1473,7 @@ impl Driver {
         let Some(port) = obj.ports.iter_mut().find(|p| p.uuid == *uuid) else {
             return Err(Error::NoPort(uuid.to_string()));
         };
-        port.bandwidth = bandwidth;
+        ports::reshape(&self.host, &obj.def, port, bandwidth, obj.floors.as_mut())?;
         let port = port.clone();
         self.save_port_status(&name, &port);
         Ok(())
@@ -1529,6 +1544,14 @@ impl Driver {
                     log::error!("network '{name}': cannot re-plug port {}: {e}", port.uuid);
                 }
             }
+            if let (Some(pool), Some(bw)) = (obj.floors.as_mut(), port.bandwidth) {
+                let floor = bw.inbound.map(|r| r.floor).unwrap_or(0);
+                if port.class_id != 0 {
+                    if let Err(e) = pool.restore(&[(port.class_id, floor)]) {
+                        log::warn!("network '{name}': port {}: {e}", port.uuid);
+                    }
+                }
+            }
             obj.ports.push(port);
         }
     }
@@ -1569,6 +1592,22 @@ impl Driver {
             .map(|o| (o.def.name.clone(), o.uuid()))
             .collect()
     }
+}
+
+/// The floor accounting of a running network: its inbound limits, and
+/// whether its forward mode can give ports floors (isolated, nat, route,
+/// open).
+fn floor_pool(def: &NetworkDef) -> FloorPool {
+    let inbound = def
+        .bandwidth
+        .as_ref()
+        .and_then(|b| setup::host_bandwidth(b).inbound);
+    FloorPool::new(
+        &def.name,
+        def.bridge.as_deref().unwrap_or_default(),
+        inbound,
+        def.forward.mode.is_virtual(),
+    )
 }
 
 /// The definition a network runs with: the configuration plus what libvirt

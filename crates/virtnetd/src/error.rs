@@ -19,6 +19,8 @@ pub mod code {
     pub const INVALID_ARG: i32 = 8;
     /// `VIR_ERR_OPERATION_FAILED`.
     pub const OPERATION_FAILED: i32 = 9;
+    /// `VIR_ERR_OPERATION_UNSUPPORTED`.
+    pub const OPERATION_UNSUPPORTED: i32 = 84;
     /// `VIR_ERR_SYSTEM_ERROR`.
     pub const SYSTEM_ERROR: i32 = 38;
     /// `VIR_ERR_NO_NETWORK`.
@@ -66,6 +68,10 @@ pub enum Error {
     /// The definition asks for something this host or driver cannot do.
     #[error("unsupported configuration: {0}")]
     Unsupported(String),
+    /// The operation is not supported in this situation
+    /// (`VIR_ERR_OPERATION_UNSUPPORTED`).
+    #[error("Operation not supported: {0}")]
+    OperationUnsupported(String),
     /// An argument is invalid (`VIR_ERR_INVALID_ARG`).
     #[error("invalid argument: {0}")]
     InvalidArg(String),
@@ -116,6 +122,7 @@ impl Error {
             }
             Error::OperationInvalid(_) => code::OPERATION_INVALID,
             Error::OperationFailed(_) => code::OPERATION_FAILED,
+            Error::OperationUnsupported(_) => code::OPERATION_UNSUPPORTED,
             Error::Unsupported(_) => code::CONFIG_UNSUPPORTED,
             Error::InvalidArg(_) => code::INVALID_ARG,
             Error::Internal(_) => code::INTERNAL_ERROR,
@@ -149,6 +156,7 @@ impl Error {
             }
             Error::OperationInvalid(s)
             | Error::OperationFailed(s)
+            | Error::OperationUnsupported(s)
             | Error::Unsupported(s)
             | Error::InvalidArg(s)
             | Error::Internal(s)

@@ -5,9 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use virtnet_host::bandwidth::{BandwidthOps, Tc};
 use virtnet_host::dnsmasq::{DeathHook, Dnsmasq, DnsmasqSupervisor};
 use virtnet_host::firewall::{Firewall, Nftables};
 use virtnet_host::netlink::{Netlink, NetlinkOps};
+use virtnet_host::openvswitch::{OpenvswitchOps, OvsVsctl};
+use virtnet_host::sriov::{SriovOps, SysfsSriov};
 use virtnet_host::sysctl::{ProcSysctl, Sysctl};
 use virtnet_host::tap::{Tap, TapError, TapSpec};
 
@@ -24,10 +27,14 @@ pub struct Host {
     pub dnsmasq: Arc<dyn DnsmasqSupervisor + Send + Sync>,
     /// The dnsmasq binary.
     pub dnsmasq_binary: PathBuf,
-    /// Root of sysfs (`/sys`), for SR-IOV virtual functions.
-    pub sysfs_root: PathBuf,
     /// TAP devices and macvtap character devices.
     pub taps: Arc<dyn PortDevices + Send + Sync>,
+    /// Traffic shaping (`<bandwidth>`).
+    pub bandwidth: Arc<dyn BandwidthOps + Send + Sync>,
+    /// Open vSwitch bridges.
+    pub ovs: Arc<dyn OpenvswitchOps + Send + Sync>,
+    /// SR-IOV physical and virtual functions.
+    pub sriov: Arc<dyn SriovOps + Send + Sync>,
 }
 
 /// Creating the devices guests open: TAPs, and the character devices of
@@ -63,14 +70,17 @@ impl Host {
     /// The real host. `on_dnsmasq_death` runs (on a monitor thread) when a
     /// supervised dnsmasq exits without being asked to.
     pub fn real(on_dnsmasq_death: DeathHook) -> std::io::Result<Host> {
-        let netlink = Netlink::open().map_err(std::io::Error::other)?;
+        let netlink: Arc<dyn NetlinkOps + Send + Sync> =
+            Arc::new(Netlink::open().map_err(std::io::Error::other)?);
         Ok(Host {
-            netlink: Arc::new(netlink),
+            bandwidth: Arc::new(Tc::new(netlink.clone())),
+            ovs: Arc::new(OvsVsctl::new()),
+            sriov: Arc::new(SysfsSriov::new("/sys")),
+            netlink,
             sysctl: Arc::new(ProcSysctl::default()),
             firewall: Arc::new(Nftables::default()),
             dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)),
             dnsmasq_binary: find_program("dnsmasq").unwrap_or_else(|| "/usr/sbin/dnsmasq".into()),
-            sysfs_root: PathBuf::from("/sys"),
             taps: Arc::new(HostPortDevices {
                 dev_dir: PathBuf::from("/dev"),
             }),

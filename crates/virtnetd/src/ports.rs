@@ -16,11 +16,14 @@ use virtnet_conf::{
     PortPlug, TristateBool, VirtPortProfile, VirtPortType, defaults,
 };
 use virtnet_host::MacAddr as HostMac;
+use virtnet_host::bandwidth::FloorPool;
 use virtnet_host::netlink::{BridgePortOptions, MacvlanMode as HostMacvlan, MacvtapSpec};
-use virtnet_host::tap::TapSpec;
+use virtnet_host::openvswitch::{NativeVlanMode as OvsNativeMode, OvsPortSpec, OvsVlan};
+use virtnet_host::tap::{TapSpec, create_macvtap_port};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::setup;
 
 /// Default name template of TAP devices (libvirt's).
 pub const TAP_TEMPLATE: &str = "vnet%d";
@@ -270,7 +273,12 @@ fn host_side_mac(mac: MacAddr) -> HostMac {
 /// bridge for plug types network and bridge, a macvtap on the pool device
 /// for direct; a hostdev needs nothing on the host. Fills in
 /// `port.device` with what was made. On failure nothing is left behind.
-pub fn realise(host: &Host, net: &NetworkDef, port: &mut PortDef) -> Result<()> {
+pub fn realise(
+    host: &Host,
+    net: &NetworkDef,
+    port: &mut PortDef,
+    floors: Option<&mut FloorPool>,
+) -> Result<()> {
     let name = net.name.clone();
     let herr = |e: &dyn std::fmt::Display| Error::host(&name, e);
     let mut dev = port.device.clone().unwrap_or_default();
@@ -320,17 +328,21 @@ pub fn realise(host: &Host, net: &NetworkDef, port: &mut PortDef) -> Result<()> 
             dev.kind = Some(PortDeviceKind::Tap);
             dev.name = Some(tap.clone());
             port.device = Some(dev);
-            let res = plug_tap(host, net, port, &tap, &bridge, mac_table_manager, mac);
+            let res = plug_tap(host, net, port, &tap, &bridge, mac_table_manager, mac)
+                .and_then(|()| shape(host, net, port, &tap, true, floors));
             if let Err(e) = res {
+                let _ = host.bandwidth.clear(&tap);
+                if setup::is_openvswitch(net) {
+                    let _ = host.ovs.remove_port(&tap);
+                }
                 let _ = host.netlink.delete_link(&tap);
                 port.device = None;
                 return Err(e);
             }
         }
         PortPlug::Direct { linkdev, mode } => {
-            let mvt = pick(MACVTAP_TEMPLATE)?;
             let spec = MacvtapSpec {
-                name: mvt.clone(),
+                name: pick(MACVTAP_TEMPLATE)?,
                 lower: linkdev,
                 mode: match mode {
                     MacvlanMode::Bridge => HostMacvlan::Bridge,
@@ -340,23 +352,31 @@ pub fn realise(host: &Host, net: &NetworkDef, port: &mut PortDef) -> Result<()> 
                 },
                 mac: Some(HostMac(mac.0)),
             };
-            let index = host.netlink.create_macvtap(&spec).map_err(|e| herr(&e))?;
+            let made = create_macvtap_port(&*host.netlink, &spec, None).map_err(|e| herr(&e))?;
+            let mvt = made.name.clone();
+            dev.kind = Some(PortDeviceKind::Macvtap);
+            dev.name = Some(mvt.clone());
+            port.device = Some(dev);
             let done = (|| -> Result<PathBuf> {
                 if let Some(mtu) = net.mtu {
                     host.netlink.set_mtu(&mvt, mtu).map_err(|e| herr(&e))?;
                 }
                 host.netlink.set_up(&mvt, true).map_err(|e| herr(&e))?;
-                host.taps.macvtap_chardev(&mvt, index).map_err(|e| herr(&e))
+                shape(host, net, port, &mvt, false, None)?;
+                host.taps
+                    .macvtap_chardev(&mvt, made.index)
+                    .map_err(|e| herr(&e))
             })();
             match done {
                 Ok(path) => {
-                    dev.kind = Some(PortDeviceKind::Macvtap);
-                    dev.name = Some(mvt);
-                    dev.path = Some(path.display().to_string());
-                    port.device = Some(dev);
+                    if let Some(d) = port.device.as_mut() {
+                        d.path = Some(path.display().to_string());
+                    }
                 }
                 Err(e) => {
+                    let _ = host.bandwidth.clear(&mvt);
                     let _ = host.netlink.delete_link(&mvt);
+                    port.device = None;
                     return Err(e);
                 }
             }
@@ -400,9 +420,26 @@ fn plug_tap(
         .as_ref()
         .is_some_and(|p| p.virt_port_type == VirtPortType::Openvswitch);
     if ovs {
-        return Err(Error::Unsupported(format!(
-            "network '{name}': Open vSwitch ports are not available on this host"
-        )));
+        let spec = OvsPortSpec {
+            bridge: bridge.to_string(),
+            ifname: tap.to_string(),
+            mac: HostMac(mac.0),
+            interface_id: port
+                .virt_port_profile
+                .as_ref()
+                .and_then(|p| p.interface_id)
+                .unwrap_or(port.uuid)
+                .to_string(),
+            vm_id: port.owner_uuid.to_string(),
+            profile_id: port
+                .virt_port_profile
+                .as_ref()
+                .and_then(|p| p.profile_id.clone()),
+            vlan: port.vlan.as_ref().map(ovs_vlan),
+        };
+        host.ovs.add_port(&spec).map_err(|e| herr(&e))?;
+        host.netlink.set_up(tap, true).map_err(|e| herr(&e))?;
+        return Ok(());
     }
     host.netlink
         .set_master(tap, Some(bridge))
@@ -424,20 +461,159 @@ fn plug_tap(
     Ok(())
 }
 
-/// Removes the host device of a port. A device already gone is fine.
-pub fn unrealise(host: &Host, net: &NetworkDef, port: &PortDef) -> Result<()> {
+fn ovs_vlan(v: &virtnet_conf::Vlan) -> OvsVlan {
+    let native = |mode| (mode, u16::try_from(v.native_tag).unwrap_or(0));
+    OvsVlan {
+        tags: v
+            .tags
+            .iter()
+            .filter_map(|t| u16::try_from(*t).ok())
+            .collect(),
+        trunk: v.trunk,
+        native: match v.native_mode {
+            virtnet_conf::NativeVlanMode::Default => None,
+            virtnet_conf::NativeVlanMode::Tagged => Some(native(OvsNativeMode::Tagged)),
+            virtnet_conf::NativeVlanMode::Untagged => Some(native(OvsNativeMode::Untagged)),
+        },
+    }
+}
+
+/// Applies a port's `<bandwidth>` to its device (`swapped` for TAPs, whose
+/// egress is what the guest receives) and plugs its floor into the
+/// network's floor classes.
+fn shape(
+    host: &Host,
+    net: &NetworkDef,
+    port: &mut PortDef,
+    device: &str,
+    swapped: bool,
+    floors: Option<&mut FloorPool>,
+) -> Result<()> {
+    let Some(bw) = port.bandwidth else {
+        return Ok(());
+    };
+    let hb = setup::host_bandwidth(&bw);
+    let shaping = if swapped {
+        hb.swapped(device)
+    } else {
+        hb.unswapped(device)
+    };
+    if !shaping.is_empty() {
+        host.bandwidth
+            .set(&shaping)
+            .map_err(|e| Error::host(&net.name, e))?;
+    }
+    if let (Some(pool), Some(mac)) = (floors, port.mac) {
+        let class = pool
+            .plug(&*host.bandwidth, HostMac(mac.0), hb.inbound.as_ref())
+            .map_err(bandwidth_error)?;
+        port.class_id = class.unwrap_or(0);
+    } else if hb.has_floor() {
+        return Err(Error::OperationUnsupported(format!(
+            "Invalid use of 'floor' on interface with MAC address {} - 'floor' is only supported for interface type 'network' with forward type 'nat', 'route', 'open' or none",
+            port.mac.map(|m| m.to_string()).unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// A bandwidth error under libvirt's error class.
+pub fn bandwidth_error(e: virtnet_host::bandwidth::BandwidthError) -> Error {
+    use virtnet_host::bandwidth::ErrorClass;
+    let msg = e.to_string();
+    match e.class() {
+        ErrorClass::OperationInvalid => Error::OperationInvalid(msg),
+        ErrorClass::OperationUnsupported => Error::OperationUnsupported(msg),
+        ErrorClass::ConfigUnsupported => Error::Unsupported(msg),
+        ErrorClass::Internal => Error::Internal(msg),
+    }
+}
+
+/// Removes the host device of a port, and gives back its floor. A device
+/// already gone is fine.
+pub fn unrealise(
+    host: &Host,
+    net: &NetworkDef,
+    port: &PortDef,
+    floors: Option<&mut FloorPool>,
+) -> Result<()> {
+    if let (Some(pool), Some(bw)) = (floors, port.bandwidth) {
+        let floor = bw.inbound.map(|r| r.floor).unwrap_or(0);
+        if let Err(e) = pool.unplug(&*host.bandwidth, port.class_id, floor) {
+            log::warn!("network '{}': port {}: {e}", net.name, port.uuid);
+        }
+    }
     let Some(dev) = &port.device else {
         return Ok(());
     };
-    match (dev.kind, &dev.name) {
-        (Some(PortDeviceKind::Tap | PortDeviceKind::Macvtap), Some(n)) => {
-            match host.netlink.delete_link(n) {
-                Err(e) if !e.is_not_found() => Err(Error::host(&net.name, e)),
-                _ => Ok(()),
-            }
+    let (Some(kind @ (PortDeviceKind::Tap | PortDeviceKind::Macvtap)), Some(n)) =
+        (dev.kind, &dev.name)
+    else {
+        return Ok(());
+    };
+    if port.bandwidth.is_some() {
+        if let Err(e) = host.bandwidth.clear(n) {
+            log::warn!("network '{}': {e}", net.name);
         }
+    }
+    if kind == PortDeviceKind::Tap && setup::is_openvswitch(net) {
+        if let Err(e) = host.ovs.remove_port(n) {
+            log::warn!("network '{}': {e}", net.name);
+        }
+    }
+    match host.netlink.delete_link(n) {
+        Err(e) if !e.is_not_found() => Err(Error::host(&net.name, e)),
         _ => Ok(()),
     }
+}
+
+/// Changes a realised port's bandwidth (`virNetworkPortSetParameters`):
+/// floor accounting first (which may refuse), then the device's shaping.
+pub fn reshape(
+    host: &Host,
+    net: &NetworkDef,
+    port: &mut PortDef,
+    new: Option<virtnet_conf::Bandwidth>,
+    floors: Option<&mut FloorPool>,
+) -> Result<()> {
+    let old_in = port
+        .bandwidth
+        .map(|b| setup::host_bandwidth(&b))
+        .and_then(|b| b.inbound);
+    let new_hb = new.map(|b| setup::host_bandwidth(&b));
+    let new_in = new_hb.and_then(|b| b.inbound);
+    if let (Some(pool), Some(mac)) = (floors, port.mac) {
+        pool.update(
+            &*host.bandwidth,
+            HostMac(mac.0),
+            &mut port.class_id,
+            old_in.as_ref(),
+            new_in.as_ref(),
+        )
+        .map_err(bandwidth_error)?;
+    }
+    let device = port.device.as_ref().and_then(|d| match d.kind {
+        Some(k @ (PortDeviceKind::Tap | PortDeviceKind::Macvtap)) => {
+            d.name.clone().map(|n| (n, k == PortDeviceKind::Tap))
+        }
+        _ => None,
+    });
+    if let Some((name, swapped)) = device {
+        let shaping = new_hb.map(|hb| {
+            if swapped {
+                hb.swapped(&name)
+            } else {
+                hb.unswapped(&name)
+            }
+        });
+        let res = match shaping {
+            Some(s) if !s.is_empty() => host.bandwidth.set(&s),
+            _ => host.bandwidth.clear(&name),
+        };
+        res.map_err(|e| Error::host(&net.name, e))?;
+    }
+    port.bandwidth = new;
+    Ok(())
 }
 
 /// Whether the host device of a realised port is still there.

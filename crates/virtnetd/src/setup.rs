@@ -14,9 +14,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use virtnet_conf::{ForwardMode, NetworkDef};
+use virtnet_conf::{ForwardDevice, ForwardIfDef, ForwardMode, NetworkDef, PciAddress};
 use virtnet_host::IpPrefix;
 use virtnet_host::MacAddr as HostMac;
+use virtnet_host::bandwidth::{Bandwidth as HostBandwidth, Rate as HostRate};
 use virtnet_host::dnsmasq::DnsmasqSpec;
 use virtnet_host::firewall::{FirewallMode, FirewallPlan, HostServices, NatOptions};
 use virtnet_host::netlink::{AddressOptions, BridgeSpec, RouteSpec, check_route_collision_with};
@@ -80,16 +81,83 @@ impl SetupContext<'_> {
     }
 }
 
-/// Whether virtnet can start networks of this forward mode.
+/// Whether a definition can be started: a direct-mode network needs a
+/// device pool (`<interface>`s or a `<pf>`), as libvirt requires.
 pub fn check_supported(def: &NetworkDef) -> Result<()> {
-    match def.forward.mode {
-        m if m.is_virtual() => Ok(()),
-        ForwardMode::Bridge if def.bridge.is_some() => Ok(()),
-        m => Err(Error::Unsupported(format!(
-            "network '{}' uses forward mode '{m}', which virtnet cannot start yet",
+    let mode = def.forward.mode;
+    let direct = mode.is_direct() && !(mode == ForwardMode::Bridge && def.bridge.is_some());
+    if direct && def.forward.ifs.is_empty() && def.forward.pfs.is_empty() {
+        return Err(Error::Internal(format!(
+            "network '{}' uses a direct mode, but has no forward dev and no interface pool",
             def.name
-        ))),
+        )));
     }
+    Ok(())
+}
+
+/// libvirt's `networkCreateInterfacePool`: for a network with a `<pf>`,
+/// the pool is the PF's virtual functions, found at start (network devices
+/// for direct modes, PCI addresses for hostdev). The live definition holds
+/// them; `net-dumpxml --inactive` does not show them.
+pub fn create_interface_pool(ctx: &SetupContext<'_>, def: &mut NetworkDef) -> Result<()> {
+    let Some(pf) = def.forward.pfs.first().map(|p| p.dev.clone()) else {
+        return Ok(());
+    };
+    if !def.forward.ifs.is_empty() {
+        return Ok(());
+    }
+    let vfs = ctx
+        .host
+        .sriov
+        .virtual_functions(&pf)
+        .map_err(|e| Error::host(&def.name, e))?;
+    let hostdev = def.forward.mode == ForwardMode::Hostdev;
+    for vf in vfs {
+        let device = if hostdev {
+            ForwardDevice::Pci(PciAddress {
+                domain: vf.address.domain,
+                bus: u32::from(vf.address.bus),
+                slot: u32::from(vf.address.slot),
+                function: u32::from(vf.address.function),
+            })
+        } else {
+            match vf.netdev {
+                Some(n) => ForwardDevice::Netdev(n),
+                None => continue,
+            }
+        };
+        def.forward.ifs.push(ForwardIfDef {
+            device,
+            connections: 0,
+        });
+    }
+    if def.forward.ifs.is_empty() {
+        return Err(Error::Internal(format!(
+            "No usable Vf's present on SRIOV PF {pf}"
+        )));
+    }
+    Ok(())
+}
+
+/// libvirt's `<bandwidth>` in the host layer's terms (0 = not given).
+pub fn host_bandwidth(bw: &virtnet_conf::Bandwidth) -> HostBandwidth {
+    let rate = |r: &virtnet_conf::BandwidthRate| HostRate {
+        average: r.average,
+        peak: (r.peak > 0).then_some(r.peak),
+        burst: (r.burst > 0).then_some(r.burst),
+        floor: (r.floor > 0).then_some(r.floor),
+    };
+    HostBandwidth {
+        inbound: bw.inbound.as_ref().map(rate),
+        outbound: bw.outbound.as_ref().map(rate),
+    }
+}
+
+/// Whether the network runs on an Open vSwitch bridge.
+pub fn is_openvswitch(def: &NetworkDef) -> bool {
+    def.virt_port_profile
+        .as_ref()
+        .is_some_and(|p| p.virt_port_type == virtnet_conf::VirtPortType::Openvswitch)
 }
 
 /// Starts `def` on the host and returns what was done. On failure
@@ -140,7 +208,10 @@ pub fn stop(ctx: &SetupContext<'_>, network: &str, steps: &[SetupStep]) -> Vec<E
                 Err(e) if !e.is_not_found() => Err(Error::host(network, e)),
                 _ => Ok(()),
             },
-            SetupStep::Bandwidth { .. } => Ok(()),
+            SetupStep::Bandwidth { device } => host
+                .bandwidth
+                .clear(device)
+                .map_err(|e| Error::host(network, e)),
         };
         if let Err(e) = res {
             errors.push(e);
@@ -155,10 +226,23 @@ pub fn stop(ctx: &SetupContext<'_>, network: &str, steps: &[SetupStep]) -> Vec<E
     errors
 }
 
-/// `<forward mode='bridge'>` with `<bridge name=…>`: guests join a bridge
-/// the host already has; nothing is set up.
+/// Networks on host devices: `<forward mode='bridge'>` with `<bridge
+/// name=…>` (a Linux or Open vSwitch bridge the host already has), the
+/// macvtap modes and hostdev. Nothing is set up; the bridge must exist.
 fn start_host_bridge(ctx: &SetupContext<'_>, def: &NetworkDef) -> Result<()> {
-    let bridge = def.bridge.as_deref().unwrap_or_default();
+    let Some(bridge) = def.bridge.as_deref() else {
+        return Ok(());
+    };
+    if is_openvswitch(def) {
+        return match ctx.host.ovs.bridge_exists(bridge) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::OperationFailed(format!(
+                "network '{}': Open vSwitch bridge '{bridge}' does not exist",
+                def.name
+            ))),
+            Err(e) => Err(Error::host(&def.name, e)),
+        };
+    }
     match ctx.host.netlink.link(bridge) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Error::OperationFailed(format!(
@@ -365,6 +449,18 @@ fn start_virtual(
         let pid = start_dnsmasq(ctx, def)?;
         steps.push(SetupStep::Dnsmasq { pid });
         timer.done("dnsmasq");
+    }
+
+    // Bandwidth of the whole network, with the hierarchy port floors use.
+    if let Some(bw) = &def.bandwidth {
+        let shaping = host_bandwidth(bw).network_bridge(bridge);
+        if !shaping.is_empty() {
+            steps.push(SetupStep::Bandwidth {
+                device: bridge.to_string(),
+            });
+            host.bandwidth.set(&shaping).map_err(|e| herr(&e))?;
+            timer.done("bandwidth");
+        }
     }
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use virtnet_host::dnsmasq::DnsmasqSupervisor;
-use virtnet_host::fake::{FakeDnsmasq, FakeFirewall, FakeNetlink, FakeSysctl};
+use virtnet_host::fake::{
+    FakeBandwidth, FakeDnsmasq, FakeFirewall, FakeNetlink, FakeOvs, FakeSriov, FakeSysctl,
+};
 use virtnet_host::firewall::Firewall;
 use virtnet_host::netlink::NetlinkOps;
 use virtnet_host::tap::{TapError, TapSpec};
@@ -45,6 +47,9 @@ impl PortDevices for FakeTaps {
 }
 
 struct Fakes {
+    bandwidth: Arc<FakeBandwidth>,
+    ovs: Arc<FakeOvs>,
+    sriov: Arc<FakeSriov>,
     netlink: Arc<FakeNetlink>,
     sysctl: Arc<FakeSysctl>,
     firewall: Arc<FakeFirewall>,
@@ -56,6 +61,9 @@ impl Fakes {
         let sysctl = FakeSysctl::new();
         sysctl.preset("net/ipv6/conf/all/forwarding", "0");
         Fakes {
+            bandwidth: Arc::new(FakeBandwidth::new()),
+            ovs: Arc::new(FakeOvs::new()),
+            sriov: Arc::new(FakeSriov::new()),
             netlink: Arc::new(FakeNetlink::new()),
             sysctl: Arc::new(sysctl),
             firewall: Arc::new(FakeFirewall::new()),
@@ -73,7 +81,9 @@ impl Fakes {
             firewall: self.firewall.clone(),
             dnsmasq: self.dnsmasq.clone(),
             dnsmasq_binary: PathBuf::from("/usr/sbin/dnsmasq"),
-            sysfs_root: PathBuf::from("/sys"),
+            bandwidth: self.bandwidth.clone(),
+            ovs: self.ovs.clone(),
+            sriov: self.sriov.clone(),
         }
     }
 
@@ -338,10 +348,11 @@ fn list_filters() {
 }
 
 #[test]
-fn unsupported_modes_are_refused_at_start_without_side_effects() {
+fn networks_that_cannot_start_are_refused_without_side_effects() {
     let dir = TempDir::new("unsupported");
     let fakes = Fakes::new();
     let d = driver(&dir, &fakes, false);
+    // A PF the host does not have.
     let n = d
         .define_xml(
             "<network><name>hd</name><forward mode='hostdev' managed='yes'>\
@@ -349,9 +360,9 @@ fn unsupported_modes_are_refused_at_start_without_side_effects() {
             0,
         )
         .unwrap();
-    let err = d.create(&n).unwrap_err();
+    let err = d.create(&n).unwrap_err().to_string();
     assert!(
-        err.to_string().starts_with("unsupported configuration: "),
+        err.starts_with("network 'hd': ") && err.contains("eth9"),
         "{err}"
     );
     assert!(!d.info(&n).unwrap().active);
@@ -363,6 +374,18 @@ fn unsupported_modes_are_refused_at_start_without_side_effects() {
             .iter()
             .all(|c| !c.starts_with("create"))
     );
+    // A macvtap network without devices.
+    let m = d
+        .define_xml(
+            "<network><name>mv</name><forward mode='vepa'/></network>",
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        d.create(&m).unwrap_err().to_string(),
+        "internal error: network 'mv' uses a direct mode, but has no forward dev and no interface pool"
+    );
+    assert!(!d.info(&m).unwrap().active);
 
     // A host bridge that does not exist.
     let b = d
