@@ -489,3 +489,30 @@ fn bandwidth_and_floors() {
     d.destroy_all();
     assert!(w.bandwidth.shaping("vnbrq").is_none());
 }
+
+#[test]
+fn a_port_whose_tap_vanished_is_released() {
+    let w = World::new("vanish");
+    let d = w.driver();
+    let n = start(
+        &d,
+        "<network><name>n1</name><bridge name='vnbr1'/><ip address='10.3.0.1' prefix='24'/></network>",
+    );
+    d.port_create(&n, &port_xml(U1, ""), 0).unwrap();
+    d.port_create(&n, &port_xml(U2, ""), 0).unwrap();
+    // QEMU exited and its non-persistent TAP went with it.
+    w.netlink.delete_link("vnet0").unwrap();
+    let left: Vec<String> = d
+        .ports(&n)
+        .unwrap()
+        .iter()
+        .map(|p| p.uuid.to_string())
+        .collect();
+    assert_eq!(left, [U2]);
+    assert!(
+        d.xml_desc(&n, 0)
+            .unwrap()
+            .starts_with("<network connections='1'>")
+    );
+    d.destroy_all();
+}
