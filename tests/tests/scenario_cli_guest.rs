@@ -461,3 +461,109 @@ fn doctor_checks_the_host_and_each_active_network() {
         out.stdout
     );
 }
+
+#[test]
+fn persistent_attachments_and_host_bridges() {
+    or_skip!(require(&["ip", "dnsmasq", "nft"]));
+    let (ns, daemon) = or_skip!(host("persist"));
+    // A network on a host bridge: its ports are plugged as type bridge.
+    let _br = Bridge::create(&ns, "vthost0").unwrap();
+    let dir = TempDir::new("hostbr").unwrap();
+    let xml = dir.join("hostbr.xml");
+    std::fs::write(
+        &xml,
+        "<network>\n  <name>hostbr</name>\n  <forward mode='bridge'/>\n  <bridge name='vthost0'/>\n</network>\n",
+    )
+    .unwrap();
+    vn_ok(&daemon, &["net-create", &xml.display().to_string()]);
+    vn_ok(
+        &daemon,
+        &[
+            "attach-interface",
+            "vm2",
+            "bridge",
+            "vthost0",
+            "--mac",
+            "52:54:00:aa:bb:21",
+            "--target",
+            "vm2-eth1",
+            "--model",
+            "e1000",
+        ],
+    );
+    assert!(link(&ns, "vm2-eth1").contains(" master vthost0 "));
+    vn_ok(
+        &daemon,
+        &[
+            "attach-interface",
+            "vm2",
+            "network",
+            "default",
+            "--config",
+            "--mac",
+            "52:54:00:aa:bb:20",
+            "--target",
+            "vm2-eth0",
+        ],
+    );
+    let both = " Interface   Type      Source    Model   MAC\n\
+                ------------------------------------------------------------\n \
+                vm2-eth0    network   default   -       52:54:00:aa:bb:20\n \
+                vm2-eth1    bridge    vthost0   e1000   52:54:00:aa:bb:21\n\n";
+    assert_eq!(vn_ok(&daemon, &["domiflist", "vm2"]), both);
+    assert!(
+        vn_ok(&daemon, &["domiflist", "vm2", "--inactive"])
+            .ends_with(" vm2-eth0    network   default   -       52:54:00:aa:bb:20\n\n")
+    );
+    // Both ports name the same owner UUID.
+    let owners: Vec<String> = ["default", "hostbr"]
+        .iter()
+        .flat_map(|net| {
+            let uuids = vn_ok(&daemon, &["-q", "net-port-list", net, "--uuid"]);
+            uuids
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|u| vn_ok(&daemon, &["net-port-dumpxml", net, u]))
+                .collect::<Vec<_>>()
+        })
+        .map(|x| {
+            x.split("<uuid>")
+                .nth(2)
+                .and_then(|s| s.split("</uuid>").next())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(owners.len(), 2);
+    assert_eq!(owners[0], owners[1]);
+
+    // --config: the attachment comes back whenever the network starts.
+    vn_ok(&daemon, &["net-destroy", "default"]);
+    assert!(!ns.link_exists("vm2-eth0"));
+    vn_ok(&daemon, &["net-start", "default"]);
+    assert!(link(&ns, "vm2-eth0").contains(" master virbr0 "));
+    assert_eq!(vn_ok(&daemon, &["domiflist", "vm2"]), both);
+
+    // A TAP on virtnet's own bridge also answers to --type bridge.
+    assert_eq!(
+        vn_ok(
+            &daemon,
+            &[
+                "detach-interface",
+                "vm2",
+                "bridge",
+                "--mac",
+                "52:54:00:aa:bb:20"
+            ]
+        ),
+        "Interface detached successfully\n\n"
+    );
+    vn_ok(&daemon, &["detach-interface", "vm2", "bridge"]);
+    assert!(!ns.link_exists("vm2-eth1"));
+    vn_ok(&daemon, &["net-destroy", "default"]);
+    vn_ok(&daemon, &["net-start", "default"]);
+    assert!(
+        !ns.link_exists("vm2-eth0"),
+        "a detached attachment stays away"
+    );
+}
