@@ -105,6 +105,7 @@ fn dnsmasq_that_exits_fails_the_start_cleanly() {
 #[test]
 fn dnsmasq_that_cannot_bind_fails_the_start_cleanly() {
     or_skip!(require_all(None));
+    or_skip!(virtnet_tests::require(&["ss"]));
     let started = Instant::now();
     let host = or_skip!(Host::start(&[]));
     define(&host);
@@ -119,8 +120,15 @@ fn dnsmasq_that_cannot_bind_fails_the_start_cleanly() {
         "failed to bind DHCP server socket: Address already in use",
     );
 
-    // Once the port is free, the same network starts and serves.
+    // Once the port is free, the same network starts and serves. (A process
+    // the test forks at that moment holds a copy of the socket until it
+    // executes its program: wait until no socket has the port.)
     drop(blocker);
+    wait_until("UDP port 67 to be free", Duration::from_secs(10), || {
+        host.ns
+            .run(["ss", "-Hunl", "sport", "=", ":67"])
+            .is_ok_and(|o| o.success() && o.stdout.trim().is_empty())
+    });
     let out = Client::Virtnet.ok(&host.daemon, &["net-start", NAME]);
     scenario_common::assert_line(&out, "Network natnet started");
     let guest = Netns::new("guest").unwrap();
@@ -195,12 +203,30 @@ fn dnsmasq_killed_while_running_is_started_again() {
     let old = dnsmasq_pids(&host.daemon, NAME);
     assert_eq!(old.len(), 1, "{old:?}");
     kill(Pid::from_raw(old[0] as i32), Signal::SIGKILL).unwrap();
-    let mut new = Vec::new();
-    wait_until("a new dnsmasq", Duration::from_secs(10), || {
-        new = dnsmasq_pids(&host.daemon, NAME);
-        new.len() == 1 && new != old
-    });
+    // A new dnsmasq runs and the status file records it (so a restarted
+    // daemon adopts it). Until it has forked into the background, the
+    // process seen may be its short-lived foreground half: wait for the
+    // one the status file names.
+    let status = host.daemon.run_dir().join(format!("network/{NAME}.xml"));
+    let recorded = || {
+        let text = std::fs::read_to_string(&status).ok()?;
+        let rest = text.split("<dnsmasq pid='").nth(1)?;
+        rest.split('\'').next()?.parse::<u32>().ok()
+    };
+    let mut new = 0;
+    wait_until(
+        "a new dnsmasq, named in the status file",
+        Duration::from_secs(10),
+        || match (dnsmasq_pids(&host.daemon, NAME).as_slice(), recorded()) {
+            ([pid], Some(r)) if *pid == r && r != old[0] => {
+                new = r;
+                true
+            }
+            _ => false,
+        },
+    );
     assert!(!alive(old[0]));
+    assert!(alive(new));
     let log = host.daemon.log();
     assert!(
         log.contains(&format!(
@@ -209,10 +235,6 @@ fn dnsmasq_killed_while_running_is_started_again() {
         )),
         "{log}"
     );
-    // The status file records the new dnsmasq, so a restarted daemon adopts it.
-    let status =
-        std::fs::read_to_string(host.daemon.run_dir().join(format!("network/{NAME}.xml"))).unwrap();
-    assert!(status.contains(&new[0].to_string()), "{status}");
     Client::Virtnet.ok(&host.daemon, &["net-destroy", NAME]);
     host.assert_no_trace(NAME, BRIDGE);
 }
