@@ -3,12 +3,12 @@
 //!
 //! A start reads top to bottom like libvirt's: route-collision check →
 //! bridge (with MAC, MTU, STP, forward delay) → IPv6 sysctls of the bridge →
-//! firewall (one transaction) → addresses → up → static routes → forwarding
-//! sysctls → dnsmasq. Every step that changes the host is pushed on a list
-//! of [`SetupStep`]s as soon as it succeeded; if a later step fails, the
-//! list is undone in reverse and the start reports the failure. The list is
-//! what the status file records, so a stop (or a restarted daemon) undoes
-//! exactly what was done.
+//! addresses → up → static routes → forwarding sysctls → firewall (one
+//! transaction) and dnsmasq, side by side → bandwidth. Every step that
+//! changes the host is pushed on a list of [`SetupStep`]s as soon as it
+//! succeeded; if a later step fails, the list is undone in reverse and the
+//! start reports the failure. The list is what the status file records, so
+//! a stop (or a restarted daemon) undoes exactly what was done.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -390,16 +390,6 @@ fn start_virtual(
     }
     timer.done("bridge sysctls");
 
-    // Firewall, in one transaction.
-    if def.forward.mode != ForwardMode::Open {
-        let plan = firewall_plan(def)?;
-        host.firewall.apply(&plan).map_err(|e| herr(&e))?;
-        steps.push(SetupStep::Firewall {
-            bridge: bridge.to_string(),
-        });
-        timer.done("firewall");
-    }
-
     // Addresses. IPv6 addresses skip duplicate address detection: the
     // bridge is new and ours, and dnsmasq must be able to bind at once.
     for p in &subnets {
@@ -444,12 +434,40 @@ fn start_virtual(
 
     timer.done("routes and forwarding");
 
-    // dnsmasq.
-    if virtnet_dnsmasq::needs_dnsmasq(def) {
-        let pid = start_dnsmasq(ctx, def)?;
-        steps.push(SetupStep::Dnsmasq { pid });
-        timer.done("dnsmasq");
+    // The firewall (one transaction) and dnsmasq do not depend on each
+    // other: set them up side by side. The bridge has no ports yet, so no
+    // guest traffic passes before the rules are in.
+    let plan = match def.forward.mode {
+        ForwardMode::Open => None,
+        _ => Some(firewall_plan(def)?),
+    };
+    let wants_dnsmasq = virtnet_dnsmasq::needs_dnsmasq(def);
+    let (firewall, dnsmasq) = std::thread::scope(|s| {
+        let dnsmasq = wants_dnsmasq.then(|| s.spawn(|| start_dnsmasq(ctx, def)));
+        let firewall = plan
+            .as_ref()
+            .map(|p| host.firewall.apply(p).map_err(|e| herr(&e)));
+        let dnsmasq = dnsmasq.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Internal("starting dnsmasq panicked".into())))
+        });
+        (firewall, dnsmasq)
+    });
+    if let Some(Ok(())) = firewall {
+        steps.push(SetupStep::Firewall {
+            bridge: bridge.to_string(),
+        });
     }
+    if let Some(Ok(pid)) = dnsmasq {
+        steps.push(SetupStep::Dnsmasq { pid });
+    }
+    if let Some(Err(e)) = firewall {
+        return Err(e);
+    }
+    if let Some(Err(e)) = dnsmasq {
+        return Err(e);
+    }
+    timer.done("firewall and dnsmasq");
 
     // Bandwidth of the whole network, with the hierarchy port floors use.
     if let Some(bw) = &def.bandwidth {
