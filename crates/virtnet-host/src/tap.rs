@@ -412,8 +412,9 @@ pub fn macvtap_chardev_in(
     Ok(path)
 }
 
-/// Opens a macvtap character device for I/O; with `vnet_hdr`, switches it to
-/// frames with a virtio-net header.
+/// Opens a macvtap character device for I/O: with `vnet_hdr`, frames carry
+/// a virtio-net header; without, they are plain Ethernet frames. (The
+/// kernel opens a macvtap with the header on, so it is set either way.)
 pub fn open_macvtap(path: &Path, vnet_hdr: bool) -> Result<File, TapError> {
     let file = OpenOptions::new()
         .read(true)
@@ -424,31 +425,34 @@ pub fn open_macvtap(path: &Path, vnet_hdr: bool) -> Result<File, TapError> {
             path: path.to_path_buf(),
             source,
         })?;
-    if vnet_hdr {
-        let name = path.display().to_string();
-        // SAFETY: ifreq is plain old data; all-zero is valid.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        // SAFETY: TUNGETIFF fills a `struct ifreq`, which `req` is.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNGETIFF, &mut req) };
-        if rc < 0 {
-            return Err(TapError::Ioctl {
-                op: "TUNGETIFF",
-                name,
-                source: io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: TUNGETIFF wrote the flags member of the union.
-        let flags = unsafe { req.ifr_ifru.ifru_flags };
-        req.ifr_ifru.ifru_flags = flags | libc::IFF_VNET_HDR as libc::c_short;
-        // SAFETY: TUNSETIFF reads a `struct ifreq`, which `req` is.
-        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) };
-        if rc < 0 {
-            return Err(TapError::Ioctl {
-                op: "TUNSETIFF",
-                name,
-                source: io::Error::last_os_error(),
-            });
-        }
+    let name = path.display().to_string();
+    // SAFETY: ifreq is plain old data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: TUNGETIFF fills a `struct ifreq`, which `req` is.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNGETIFF, &mut req) };
+    if rc < 0 {
+        return Err(TapError::Ioctl {
+            op: "TUNGETIFF",
+            name,
+            source: io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: TUNGETIFF wrote the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    let vnet = libc::IFF_VNET_HDR as libc::c_short;
+    req.ifr_ifru.ifru_flags = if vnet_hdr {
+        flags | vnet
+    } else {
+        flags & !vnet
+    };
+    // SAFETY: TUNSETIFF reads a `struct ifreq`, which `req` is.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut req) };
+    if rc < 0 {
+        return Err(TapError::Ioctl {
+            op: "TUNSETIFF",
+            name,
+            source: io::Error::last_os_error(),
+        });
     }
     Ok(file)
 }
