@@ -8,7 +8,7 @@
 //! dnsmasq's environment (dnsmasq passes it on).
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -33,13 +33,11 @@ fn run() -> Result<(), String> {
     let path = event.status_file_path(&dir);
     let path = Path::new(&path);
 
-    // Serialize concurrent helper runs on a lock file beside the status file.
-    let lock_path = path.with_extension("status.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
+    // Serialize concurrent helper runs on the directory of the status
+    // files itself: a lock file beside them would be left behind when the
+    // network's files are removed.
+    let lock_path = path.parent().unwrap_or(Path::new("."));
+    let lock = fs::File::open(lock_path)
         .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
     // SAFETY: flock on a valid, owned file descriptor; the lock is released
     // when `lock` is closed at the end of this function.
