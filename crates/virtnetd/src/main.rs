@@ -31,6 +31,7 @@ struct Options {
     paths: Paths,
     default_network: bool,
     dnsmasq: Option<PathBuf>,
+    sysfs_root: Option<PathBuf>,
     verbose: bool,
 }
 
@@ -39,6 +40,7 @@ fn parse_args() -> anyhow::Result<Option<Options>> {
         paths: Paths::system(),
         default_network: true,
         dnsmasq: None,
+        sysfs_root: None,
         verbose: false,
     };
     let mut args = std::env::args().skip(1);
@@ -58,6 +60,9 @@ fn parse_args() -> anyhow::Result<Option<Options>> {
             "--run-dir" => o.paths.run_dir = value("--run-dir")?,
             "--state-dir" => o.paths.state_dir = value("--state-dir")?,
             "--dnsmasq" => o.dnsmasq = Some(value("--dnsmasq")?),
+            // Not in the usage: where SR-IOV functions are read (default
+            // /sys), so a prepared tree can stand in for real hardware.
+            "--sysfs-root" => o.sysfs_root = Some(value("--sysfs-root")?),
             "--no-default-network" => o.default_network = false,
             "-v" | "--verbose" => o.verbose = true,
             "-h" | "--help" => {
@@ -126,6 +131,9 @@ fn main() -> anyhow::Result<()> {
     let mut host = Host::real(hook).context("cannot open netlink")?;
     if let Some(d) = opts.dnsmasq {
         host.dnsmasq_binary = d;
+    }
+    if let Some(root) = opts.sysfs_root {
+        host.sriov = Arc::new(virtnet_host::sriov::SysfsSriov::new(root));
     }
     let dhcp_script = lease_helper();
     if dhcp_script.is_none() {
