@@ -357,7 +357,13 @@ impl Drop for Daemon {
 
 /// Kills (SIGKILL) every process whose command line mentions `dir`.
 pub fn kill_referring_to(dir: &Path) {
-    let needle = dir.as_os_str().as_encoded_bytes();
+    // The directory followed by '/', so that `…/daemon-1` does not match
+    // the processes of `…/daemon-10`.
+    let mut needle = dir.as_os_str().as_encoded_bytes().to_vec();
+    if needle.last() != Some(&b'/') {
+        needle.push(b'/');
+    }
+    let needle = needle.as_slice();
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;

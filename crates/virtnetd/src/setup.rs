@@ -487,10 +487,11 @@ fn start_virtual(
 pub fn start_dnsmasq(ctx: &SetupContext<'_>, def: &NetworkDef) -> Result<i32> {
     write_dnsmasq_files(ctx, def)?;
     let spec = ctx.dnsmasq_spec(def)?;
+    // dnsmasq's errors name the network already.
     ctx.host
         .dnsmasq
         .start(&spec)
-        .map_err(|e| Error::host(&def.name, e))
+        .map_err(|e| Error::System(e.to_string()))
 }
 
 /// Writes the conf file, hostsfile and addnhosts of `def`.
