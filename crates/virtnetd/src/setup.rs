@@ -488,10 +488,19 @@ pub fn start_dnsmasq(ctx: &SetupContext<'_>, def: &NetworkDef) -> Result<i32> {
     write_dnsmasq_files(ctx, def)?;
     let spec = ctx.dnsmasq_spec(def)?;
     // dnsmasq's errors name the network already.
-    ctx.host
-        .dnsmasq
-        .start(&spec)
-        .map_err(|e| Error::System(e.to_string()))
+    ctx.host.dnsmasq.start(&spec).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("inotify") {
+            // Every dnsmasq holds an inotify instance; the per-user limit
+            // (128 by default) caps how many networks can run.
+            Error::System(format!(
+                "{msg} (each network's dnsmasq needs an inotify instance: raise the \
+                 sysctl fs.inotify.max_user_instances)"
+            ))
+        } else {
+            Error::System(msg)
+        }
+    })
 }
 
 /// Writes the conf file, hostsfile and addnhosts of `def`.
