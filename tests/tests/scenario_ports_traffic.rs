@@ -449,10 +449,7 @@ fn macvtap_pair(
         let name = device_attr(&xml, "name");
         let path = PathBuf::from(device_attr(&xml, "path"));
         let link = host.ns.ip(&["-d", "-o", "link", "show", &name]).unwrap();
-        assert!(
-            link.contains(&format!("@lower0:")),
-            "{name} on lower0: {link}"
-        );
+        assert!(link.contains("@lower0:"), "{name} on lower0: {link}");
         assert!(
             link.contains(&format!("macvtap mode {mode} ")),
             "{name} in {mode} mode: {link}"
@@ -638,6 +635,12 @@ fn a_port_bandwidth_limits_both_directions_and_lifting_it_frees_them() {
         "{tap} redirects what the guest sends: {qdiscs}"
     );
 
+    let ifb = format!("ifb-{tap}");
+    assert!(
+        host.ns.link_exists(&ifb),
+        "{ifb} shapes what the guest sends"
+    );
+
     let guest = Wire::to_tap(&host.ns, &tap, mac);
     let lease = virtnet_tests::dhcp::udhcpc(&guest.ns, "eth0", &Default::default()).unwrap();
     let guest_ip = lease.ip;
@@ -654,14 +657,17 @@ fn a_port_bandwidth_limits_both_directions_and_lifting_it_frees_them() {
         .unwrap()
         .stdout;
     assert!(!qdiscs.contains("htb"), "{tap} no longer shaped: {qdiscs}");
+    assert!(!host.ns.link_exists(&ifb), "{ifb} went with the limit");
     let (free_up, free_down) = both_ways(&host, &guest, guest_ip);
 
     // And limited again.
     set_port_bandwidth(d, "bwnet", &req.uuid(), 125, 125);
     let (again_up, again_down) = both_ways(&host, &guest, guest_ip);
     drop(guest);
+    assert!(host.ns.link_exists(&ifb), "{ifb} is back with the limit");
     c.ok(d, &["net-port-delete", "bwnet", &req.uuid()]);
     assert!(!host.ns.link_exists(&tap));
+    assert!(!host.ns.link_exists(&ifb), "{ifb} went with the port");
 
     eprintln!(
         "throughput (Mbit/s): limited guest->wan {:.3} wan->guest {:.3}; \
