@@ -763,9 +763,12 @@ impl Driver {
             }
         }
         setup::check_supported(&def)?;
+        // The start hook comes first and sees the definition as given, as
+        // in libvirt: it may set up devices the start needs (the VFs of a
+        // pool's PF, say).
+        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &def, None)?;
         let mut def = live_def(&def);
         setup::create_interface_pool(&self.ctx(), &mut def)?;
-        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &def, None)?;
         let steps = setup::start(&self.ctx(), &def)?;
         let floors = Some(floor_pool(&def));
         let obj = match nets.remove(&name) {
@@ -807,10 +810,13 @@ impl Driver {
         if let Some(d) = obj.new_def.take() {
             obj.def = d;
         }
+        setup::check_supported(&obj.def)?;
+        // The start hook comes first and sees the configuration, as in
+        // libvirt: it may set up devices the start needs (the VFs of a
+        // pool's PF, say).
+        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &obj.def, None)?;
         let mut live = live_def(&obj.def);
-        setup::check_supported(&live)?;
         setup::create_interface_pool(&self.ctx(), &mut live)?;
-        hooks::run(&self.cfg.paths.hooks_dir(), HookOp::Start, &live, None)?;
         let steps = setup::start(&self.ctx(), &live)?;
         // While running, `def` is the live definition and `new_def` the
         // persistent one, restored when the network stops.
