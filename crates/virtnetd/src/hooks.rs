@@ -2,7 +2,7 @@
 //! executable in `CONFIG/hooks/network.d/`, in name order) is called as
 //! `SCRIPT NETWORK OPERATION SUB-OPERATION -` with the network (and port)
 //! XML on standard input, wrapped in `<hookData>`. A failing `start` hook
-//! aborts the start.
+//! aborts the start (after the other scripts have run, as in libvirt).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -89,6 +89,8 @@ fn hook_data(def: &NetworkDef, port: Option<&PortDef>) -> String {
 }
 
 /// Runs the network hooks for `op`. Without hook scripts this is free.
+/// As in libvirt, every script runs even when one before it failed; the
+/// call fails if any did, with the last failure.
 pub fn run(hooks_dir: &Path, op: HookOp, def: &NetworkDef, port: Option<&PortDef>) -> Result<()> {
     let list = scripts(hooks_dir);
     if list.is_empty() {
@@ -96,10 +98,13 @@ pub fn run(hooks_dir: &Path, op: HookOp, def: &NetworkDef, port: Option<&PortDef
     }
     let (op_name, sub_op) = op.args();
     let input = hook_data(def, port);
+    let mut result = Ok(());
     for script in list {
-        run_one(&script, &def.name, op_name, sub_op, &input)?;
+        if let Err(e) = run_one(&script, &def.name, op_name, sub_op, &input) {
+            result = Err(e);
+        }
     }
-    Ok(())
+    result
 }
 
 fn run_one(script: &Path, network: &str, op: &str, sub_op: &str, input: &str) -> Result<()> {
