@@ -123,9 +123,32 @@ def rss_kib(pid):
     return int(v[0]) if v else None
 
 
+def cpu_seconds(pid):
+    """(own, reaped children) CPU seconds of pid, all its threads."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    # utime stime cutime cstime are fields 14-17 of the whole line.
+    u, s, cu, cs = (int(x) for x in fields[11:15])
+    return ((u + s) / tick, (cu + cs) / tick)
+
+
 def alive(pid):
+    """Whether any thread of pid still runs. A killed process's leader can
+    show as a zombie while its other threads are still exiting, holding the
+    process's files (its listening socket among them)."""
     st = proc_status(pid, "State")
-    return bool(st) and st[0] not in ("Z", "X")
+    if not st:
+        return False
+    if st[0] not in ("Z", "X"):
+        return True
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def pids_named(comm):
@@ -298,6 +321,11 @@ class Bench:
         t = now()
         epoch = time.time()
         try:
+            pid = self.d.pid()
+            cpu0 = cpu_seconds(pid)
+        except (OSError, ValueError):
+            pid, cpu0 = None, None
+        try:
             fn()
         except Exception as e:  # keep going: later phases may still work
             self.r.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"
@@ -311,6 +339,10 @@ class Bench:
                 self.r.setdefault("errors", {})[name + " (reconnect)"] = str(e)
         self.r.setdefault("phase_seconds", {})[name] = round(now() - t, 3)
         self.r.setdefault("phase_epochs", {})[name] = [epoch, time.time()]
+        cpu1 = cpu_seconds(pid) if pid else None
+        if cpu0 and cpu1:
+            self.r.setdefault("daemon_cpu_s", {})[name] = [
+                round(cpu1[0] - cpu0[0], 2), round(cpu1[1] - cpu0[1], 2)]
         sys.stderr.write(f"[{self.side}] {name} done in {now() - t:.1f}s\n")
 
     def hook(self, event, name):
@@ -899,6 +931,20 @@ def render(lv, vn, meta):
         if bits:
             L.append(f"{side}: " + "; ".join(bits) + ".")
             L.append("")
+    cl, cv = lv.get("daemon_cpu_s") or {}, vn.get("daemon_cpu_s") or {}
+    shown = [p for p in ("start_destroy", "ports", "define_start_100", "updates",
+                         "destroy_undefine_100", "list_500") if p in cl or p in cv]
+    if shown:
+        L.append("CPU time of the daemon process during each phase (its own threads + "
+                 "the child processes it ran and reaped, from /proc/PID/stat; 10 ms ticks):")
+        L.append("")
+        L.append("| phase | libvirtd | virtnetd |")
+        L.append("|---|---:|---:|")
+        for p in shown:
+            def c(x):
+                return f"{x[0]:.2f} s + {x[1]:.2f} s" if x else "–"
+            L.append(f"| {p} | {c(cl.get(p))} | {c(cv.get(p))} |")
+        L.append("")
     L.append("What a person types (wall time of one command, process start included):")
     L.append("")
     L.append("| command | virsh → libvirt | virtnet → libvirt | virsh → virtnetd | "

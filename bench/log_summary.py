@@ -45,7 +45,10 @@ def main():
                 continue
             h, mi, s, ms = (int(x) for x in m.group(1, 2, 3, 4))
             t = h * 3600 + mi * 60 + s + ms / 1000
-            phase = next((k for k, (a, b) in windows.items() if a <= t <= b + 0.002), None)
+            # Log times are to the millisecond: allow that much slack, but
+            # prefer the phase the time falls in exactly.
+            phase = next((k for k, (a, b) in windows.items() if a <= t <= b), None) or next(
+                (k for k, (a, b) in windows.items() if a - 0.001 <= t <= b + 0.001), None)
             if phase is None:
                 continue
             msg = m.group(7)
