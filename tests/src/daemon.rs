@@ -357,13 +357,14 @@ impl Drop for Daemon {
 
 /// Kills (SIGKILL) every process whose command line mentions `dir`.
 pub fn kill_referring_to(dir: &Path) {
-    // The directory followed by '/', so that `…/daemon-1` does not match
-    // the processes of `…/daemon-10`.
-    let mut needle = dir.as_os_str().as_encoded_bytes().to_vec();
-    if needle.last() != Some(&b'/') {
-        needle.push(b'/');
-    }
-    let needle = needle.as_slice();
+    // The directory as a whole path component: followed by '/', or ending
+    // an argument, so that `…/daemon-1` does not match `…/daemon-10`.
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let mentions = |cmdline: &[u8]| {
+        cmdline.windows(needle.len()).enumerate().any(|(i, w)| {
+            w == needle && matches!(cmdline.get(i + needle.len()), None | Some(b'/' | 0))
+        })
+    };
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
@@ -382,7 +383,7 @@ pub fn kill_referring_to(dir: &Path) {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        if cmdline.windows(needle.len()).any(|w| w == needle) {
+        if mentions(&cmdline) {
             if let Ok(pid) = i32::try_from(pid) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
