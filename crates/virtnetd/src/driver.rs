@@ -30,6 +30,9 @@ use crate::status::{NetworkStatus, SetupStep};
 use crate::store::{self, Paths};
 use virtnet_host::bandwidth::FloorPool;
 
+/// libvirt's refusal of a persistent metadata change on a transient network.
+const NO_PERSISTENT_CONFIG: &str = "transient networks do not have any persistent config";
+
 /// `VIR_NETWORK_XML_INACTIVE`.
 pub const XML_INACTIVE: u32 = 1;
 
@@ -972,20 +975,11 @@ impl Driver {
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
         let active = obj.is_active();
-        let mut flags = flags;
-        if flags & (LIVE | CONFIG) == 0 {
-            flags |= if active { LIVE } else { CONFIG };
-        }
-        if flags & LIVE != 0 && !active {
-            return Err(Error::OperationInvalid(
-                "network is not running".to_string(),
-            ));
-        }
-        if flags & CONFIG != 0 && !obj.persistent {
-            return Err(Error::OperationInvalid(
-                "cannot change persistent config of a transient network".to_string(),
-            ));
-        }
+        let (live_flag, config_flag) = Self::affected(
+            obj,
+            flags,
+            "cannot change persistent config of a transient network",
+        )?;
         let apply = |base: &NetworkDef, format: FormatFlags| -> Result<NetworkDef> {
             let mut d = base.clone();
             d.update_section(command, section, parent_index, xml)?;
@@ -993,12 +987,12 @@ impl Driver {
             NetworkDef::parse(&d.to_xml(format))?;
             Ok(d)
         };
-        let live = if flags & LIVE != 0 {
+        let live = if live_flag {
             Some(apply(&obj.def, FormatFlags::ACTIVE)?)
         } else {
             None
         };
-        let config = if flags & CONFIG != 0 {
+        let config = if config_flag {
             Some(apply(obj.config(), FormatFlags::INACTIVE)?)
         } else {
             None
@@ -1070,9 +1064,11 @@ impl Driver {
         Ok(())
     }
 
-    /// Resolves `VIR_NETWORK_UPDATE_AFFECT_*` flags for metadata changes:
-    /// (live, config).
-    fn affected(obj: &NetworkObj, flags: u32) -> Result<(bool, bool)> {
+    /// Resolves `VIR_NETWORK_UPDATE_AFFECT_*` flags (current = live when
+    /// running, else config) into (live, config), refusing live changes to
+    /// an inactive network and persistent ones to a transient network
+    /// (with `transient_msg`, which differs between libvirt's APIs).
+    fn affected(obj: &NetworkObj, flags: u32, transient_msg: &str) -> Result<(bool, bool)> {
         const LIVE: u32 = 1;
         const CONFIG: u32 = 2;
         let active = obj.is_active();
@@ -1086,9 +1082,7 @@ impl Driver {
             ));
         }
         if flags & CONFIG != 0 && !obj.persistent {
-            return Err(Error::OperationInvalid(
-                "transient networks do not have any persistent config".to_string(),
-            ));
+            return Err(Error::OperationInvalid(transient_msg.to_string()));
         }
         Ok((flags & LIVE != 0, flags & CONFIG != 0))
     }
@@ -1107,7 +1101,7 @@ impl Driver {
             .ok_or_else(|| Error::InvalidArg(format!("unknown metadata type '{kind}'")))?;
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
-        let (live, config) = Self::affected(obj, flags)?;
+        let (live, config) = Self::affected(obj, flags, NO_PERSISTENT_CONFIG)?;
         if live {
             let mut d = obj.def.clone();
             d.metadata_set(mtype, value, key, uri)?;
@@ -1152,7 +1146,7 @@ impl Driver {
         }
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
-        let (live, _) = Self::affected(obj, flags)?;
+        let (live, _) = Self::affected(obj, flags, NO_PERSISTENT_CONFIG)?;
         let def = if live { &obj.def } else { obj.config() };
         Ok(def.metadata_get(mtype, uri)?)
     }

@@ -4,114 +4,34 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
+use common::{Fakes, TempDir, driver};
 use virtnet_conf::{PortDef, PortDeviceKind, PortPlug, Uuid};
-use virtnet_host::fake::{
-    FakeBandwidth, FakeDnsmasq, FakeFirewall, FakeNetlink, FakeOvs, FakeSriov, FakeSysctl,
-};
 use virtnet_host::netlink::NetlinkOps;
 use virtnet_host::openvswitch::OpenvswitchOps;
 use virtnet_host::sriov::PciAddress;
-use virtnet_host::tap::{TapError, TapSpec};
-use virtnetd::driver::{Driver, DriverConfig, NetRef};
-use virtnetd::host::{Host, PortDevices};
-use virtnetd::store::Paths;
-
-struct FakeTaps {
-    netlink: Arc<FakeNetlink>,
-}
-
-impl PortDevices for FakeTaps {
-    fn create_tap(&self, spec: &TapSpec) -> Result<String, TapError> {
-        let names: Vec<String> = self
-            .netlink
-            .links()
-            .unwrap()
-            .into_iter()
-            .map(|l| l.name)
-            .collect();
-        let name = (0..1000)
-            .map(|n| spec.name.replacen("%d", &n.to_string(), 1))
-            .find(|n| !names.contains(n))
-            .unwrap();
-        self.netlink.add_existing(&name, Some("tun"));
-        Ok(name)
-    }
-
-    fn macvtap_chardev(&self, _name: &str, index: u32) -> Result<PathBuf, TapError> {
-        Ok(PathBuf::from(format!("/dev/tap{index}")))
-    }
-}
+use virtnetd::driver::{Driver, NetRef};
 
 struct World {
-    netlink: Arc<FakeNetlink>,
-    ovs: Arc<FakeOvs>,
-    sriov: Arc<FakeSriov>,
-    bandwidth: Arc<FakeBandwidth>,
-    host: Host,
-    dir: PathBuf,
+    f: Fakes,
+    dir: TempDir,
 }
 
 impl World {
     fn new(tag: &str) -> World {
-        let netlink = Arc::new(FakeNetlink::new());
-        let ovs = Arc::new(FakeOvs::new());
-        let sriov = Arc::new(FakeSriov::new());
-        let bandwidth = Arc::new(FakeBandwidth::new());
-        let sysctl = FakeSysctl::new();
-        sysctl.preset("net/ipv6/conf/all/forwarding", "0");
-        let host = Host {
-            netlink: netlink.clone(),
-            sysctl: Arc::new(sysctl),
-            firewall: Arc::new(FakeFirewall::new()),
-            dnsmasq: Arc::new(FakeDnsmasq::new(None)),
-            dnsmasq_binary: PathBuf::from("/usr/sbin/dnsmasq"),
-            taps: Arc::new(FakeTaps {
-                netlink: netlink.clone(),
-            }),
-            bandwidth: bandwidth.clone(),
-            ovs: ovs.clone(),
-            sriov: sriov.clone(),
-        };
-        let dir = std::env::temp_dir().join(format!("virtnetd-ports-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
         World {
-            netlink,
-            ovs,
-            sriov,
-            bandwidth,
-            host,
-            dir,
+            f: Fakes::new(),
+            dir: TempDir::new(&format!("ports-{tag}")),
         }
     }
 
     fn driver(&self) -> Driver {
-        let d = Driver::new(
-            DriverConfig {
-                paths: Paths {
-                    config_dir: self.dir.join("etc"),
-                    run_dir: self.dir.join("run"),
-                    state_dir: self.dir.join("lib"),
-                },
-                dhcp_script: None,
-                default_network: false,
-            },
-            self.host.clone(),
-        );
-        d.load().unwrap();
-        d
+        driver(&self.dir, &self.f, false)
     }
 
     fn has_link(&self, name: &str) -> bool {
-        self.netlink.link(name).unwrap().is_some()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.f.netlink.link(name).unwrap().is_some()
     }
 }
 
@@ -162,9 +82,9 @@ fn nat_network_ports_get_taps() {
     let dev = p1.device.clone().unwrap();
     assert_eq!(dev.kind, Some(PortDeviceKind::Tap));
     assert_eq!(dev.name.as_deref(), Some("vnet0"));
-    let link = w.netlink.link("vnet0").unwrap().unwrap();
+    let link = w.f.netlink.link("vnet0").unwrap().unwrap();
     assert!(link.up);
-    let bridge = w.netlink.link("vnbr1").unwrap().unwrap();
+    let bridge = w.f.netlink.link("vnbr1").unwrap().unwrap();
     assert_eq!(link.master, Some(bridge.index));
     // Host-side MAC: the guest's with 0xFE first.
     assert_eq!(link.mac.unwrap().0[0], 0xFE);
@@ -257,7 +177,7 @@ fn ports_survive_a_daemon_restart() {
     d.port_create(&n, &port_xml(U2, ""), 0).unwrap();
     drop(d);
     // One TAP vanished while the daemon was down.
-    w.netlink.delete_link("vnet1").unwrap();
+    w.f.netlink.delete_link("vnet1").unwrap();
     let d = w.driver();
     let ports = d.ports(&n).unwrap();
     assert_eq!(ports.len(), 1, "{ports:?}");
@@ -269,11 +189,11 @@ fn ports_survive_a_daemon_restart() {
     );
     // The bridge vanished: the network is set up again and the TAP re-plugged.
     drop(d);
-    w.netlink.delete_link("vnbr1").unwrap();
+    w.f.netlink.delete_link("vnbr1").unwrap();
     let d = w.driver();
-    let bridge = w.netlink.link("vnbr1").unwrap().unwrap();
+    let bridge = w.f.netlink.link("vnbr1").unwrap().unwrap();
     assert_eq!(
-        w.netlink.link("vnet0").unwrap().unwrap().master,
+        w.f.netlink.link("vnet0").unwrap().unwrap().master,
         Some(bridge.index)
     );
     d.destroy_all();
@@ -283,8 +203,8 @@ fn ports_survive_a_daemon_restart() {
 #[test]
 fn macvtap_pool_least_used_and_passthrough_exclusive() {
     let w = World::new("direct");
-    w.netlink.add_existing("eth1", None);
-    w.netlink.add_existing("eth2", None);
+    w.f.netlink.add_existing("eth1", None);
+    w.f.netlink.add_existing("eth2", None);
     let d = w.driver();
     let n = start(
         &d,
@@ -341,7 +261,7 @@ fn hostdev_virtual_functions_from_the_pf() {
         slot: 16,
         function: f,
     };
-    w.sriov.add_pf(
+    w.f.sriov.add_pf(
         "enp3s0f0",
         PciAddress {
             domain: 0,
@@ -389,7 +309,7 @@ fn hostdev_virtual_functions_from_the_pf() {
 #[test]
 fn openvswitch_ports_get_vlans_and_external_ids() {
     let w = World::new("ovs");
-    w.ovs.add_bridge("ovsbr0");
+    w.f.ovs.add_bridge("ovsbr0");
     let d = w.driver();
     let n = start(
         &d,
@@ -402,7 +322,7 @@ fn openvswitch_ports_get_vlans_and_external_ids() {
         .unwrap();
     d.port_create(&n, &port_xml(U2, "<group>red</group>"), 0)
         .unwrap();
-    let p = w.ovs.port("vnet0").unwrap().unwrap();
+    let p = w.f.ovs.port("vnet0").unwrap().unwrap();
     assert_eq!(p.tag, Some(10));
     assert_eq!(
         p.external_ids.get("attached-mac").map(String::as_str),
@@ -413,11 +333,11 @@ fn openvswitch_ports_get_vlans_and_external_ids() {
         p.external_ids.get("vm-id").map(String::as_str),
         Some("d54df46f-1ab5-4a22-8618-4560ef5fac2c")
     );
-    assert_eq!(w.ovs.port("vnet1").unwrap().unwrap().tag, Some(20));
+    assert_eq!(w.f.ovs.port("vnet1").unwrap().unwrap().tag, Some(20));
     d.port_delete(&n, &Uuid::parse(U1).unwrap()).unwrap();
-    assert!(w.ovs.port("vnet0").unwrap().is_none());
+    assert!(w.f.ovs.port("vnet0").unwrap().is_none());
     d.destroy_all();
-    assert!(w.ovs.port("vnet1").unwrap().is_none());
+    assert!(w.f.ovs.port("vnet1").unwrap().is_none());
 
     let missing = d
         .define_xml(
@@ -441,7 +361,7 @@ fn bandwidth_and_floors() {
         "<network><name>q</name><bridge name='vnbrq'/><ip address='10.2.0.1' prefix='24'/>\
          <bandwidth><inbound average='1000'/><outbound average='1000'/></bandwidth></network>",
     );
-    assert!(w.bandwidth.shaping("vnbrq").is_some());
+    assert!(w.f.bandwidth.shaping("vnbrq").is_some());
     let bw = |floor: u32| {
         format!(
             "<bandwidth><inbound average='500' floor='{floor}'/><outbound average='100'/></bandwidth>"
@@ -450,7 +370,7 @@ fn bandwidth_and_floors() {
     d.port_create(&n, &port_xml(U1, &bw(600)), 0).unwrap();
     let p = port(&d, &n, U1);
     assert_eq!(p.class_id, 3);
-    let s = w.bandwidth.shaping("vnet0").unwrap();
+    let s = w.f.bandwidth.shaping("vnet0").unwrap();
     assert_eq!(s.egress.unwrap().average, 500);
     assert_eq!(s.ingress.unwrap().average, 100);
     let err = d.port_create(&n, &port_xml(U2, &bw(600)), 0).unwrap_err();
@@ -482,12 +402,12 @@ fn bandwidth_and_floors() {
         }),
     )
     .unwrap();
-    let s = w.bandwidth.shaping("vnet0").unwrap();
+    let s = w.f.bandwidth.shaping("vnet0").unwrap();
     assert_eq!(s.egress.unwrap().average, 125);
     assert!(s.ingress.is_none());
     assert_eq!(port(&d, &n, U2).class_id, 0);
     d.destroy_all();
-    assert!(w.bandwidth.shaping("vnbrq").is_none());
+    assert!(w.f.bandwidth.shaping("vnbrq").is_none());
 }
 
 #[test]
@@ -501,7 +421,7 @@ fn a_port_whose_tap_vanished_is_released() {
     d.port_create(&n, &port_xml(U1, ""), 0).unwrap();
     d.port_create(&n, &port_xml(U2, ""), 0).unwrap();
     // QEMU exited and its non-persistent TAP went with it.
-    w.netlink.delete_link("vnet0").unwrap();
+    w.f.netlink.delete_link("vnet0").unwrap();
     let left: Vec<String> = d
         .ports(&n)
         .unwrap()
