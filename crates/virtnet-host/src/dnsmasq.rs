@@ -5,14 +5,14 @@
 //! daemon can respawn it.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::Signal;
 
 use crate::process::{self, Pidfd, ProcessError};
@@ -119,14 +119,18 @@ pub type DeathHook = Arc<dyn Fn(DnsmasqDeath) + Send + Sync>;
 struct Instance {
     pidfd: Arc<Pidfd>,
     spec: DnsmasqSpec,
+    /// Identifies this watch in the epoll set (a network may be watched
+    /// again with a new process).
     generation: u64,
-    /// Dropping this wakes the monitor thread, which then exits quietly.
-    _cancel: OwnedFd,
 }
 
 struct Inner {
     instances: Mutex<HashMap<String, Instance>>,
     generation: Mutex<u64>,
+    /// Every watched pidfd, readable when its process exits; one monitor
+    /// thread waits on all of them.
+    epoll: Epoll,
+    monitor: std::sync::Once,
     hook: DeathHook,
     start_timeout: Duration,
     stop_timeout: Duration,
@@ -135,6 +139,11 @@ struct Inner {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Instance>> {
         self.instances.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops watching a process (its exit is then not reported).
+    fn unwatch(&self, instance: &Instance) {
+        let _ = self.epoll.delete(instance.pidfd.as_fd());
     }
 }
 
@@ -145,21 +154,25 @@ pub struct Dnsmasq {
 }
 
 impl Dnsmasq {
-    /// A supervisor reporting unexpected deaths to `hook`.
-    pub fn new(hook: DeathHook) -> Dnsmasq {
-        Dnsmasq {
+    /// A supervisor reporting unexpected deaths to `hook`; fails only when
+    /// the kernel refuses an epoll instance.
+    pub fn new(hook: DeathHook) -> std::io::Result<Dnsmasq> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        Ok(Dnsmasq {
             inner: Arc::new(Inner {
                 instances: Mutex::new(HashMap::new()),
                 generation: Mutex::new(0),
+                epoll,
+                monitor: std::sync::Once::new(),
                 hook,
                 start_timeout: Duration::from_secs(10),
                 stop_timeout: Duration::from_secs(5),
             }),
-        }
+        })
     }
 
     /// A supervisor reporting unexpected deaths on a channel.
-    pub fn with_channel() -> (Dnsmasq, mpsc::Receiver<DnsmasqDeath>) {
+    pub fn with_channel() -> std::io::Result<(Dnsmasq, mpsc::Receiver<DnsmasqDeath>)> {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
         let hook: DeathHook = Arc::new(move |d| {
@@ -167,7 +180,7 @@ impl Dnsmasq {
                 let _ = tx.send(d);
             }
         });
-        (Dnsmasq::new(hook), rx)
+        Ok((Dnsmasq::new(hook)?, rx))
     }
 
     /// The pid in the spec's pidfile if it is a live dnsmasq using the
@@ -179,12 +192,6 @@ impl Dnsmasq {
 
     fn watch(&self, spec: &DnsmasqSpec, pid: i32) -> Result<(), DnsmasqError> {
         let pidfd = Arc::new(Pidfd::open(pid)?);
-        let (cancel_r, cancel_w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ProcessError::Pid {
-                what: "cannot create monitor pipe",
-                pid,
-                source: e.into(),
-            })?;
         let generation = {
             let mut g = self
                 .inner
@@ -194,75 +201,89 @@ impl Dnsmasq {
             *g += 1;
             *g
         };
-        self.inner.lock().insert(
-            spec.network.clone(),
-            Instance {
-                pidfd: Arc::clone(&pidfd),
-                spec: spec.clone(),
-                generation,
-                _cancel: cancel_w,
-            },
-        );
         let weak = Arc::downgrade(&self.inner);
-        let network = spec.network.clone();
-        std::thread::Builder::new()
-            .name(format!("dnsmasq-{network}"))
-            .spawn(move || monitor(weak, network, generation, pidfd, cancel_r))
-            .map_err(|e| ProcessError::Pid {
-                what: "cannot start monitor thread",
+        let mut spawn_error = None;
+        self.inner.monitor.call_once(|| {
+            if let Err(e) = std::thread::Builder::new()
+                .name("dnsmasq-monitor".into())
+                .spawn(move || monitor(weak))
+            {
+                spawn_error = Some(e);
+            }
+        });
+        if let Some(e) = spawn_error {
+            return Err(ProcessError::Pid {
+                what: "cannot start the dnsmasq monitor thread",
                 pid,
                 source: e,
+            }
+            .into());
+        }
+        self.inner
+            .epoll
+            .add(
+                pidfd.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, generation),
+            )
+            .map_err(|e| ProcessError::Pid {
+                what: "cannot watch the process",
+                pid,
+                source: e.into(),
             })?;
+        let previous = self.inner.lock().insert(
+            spec.network.clone(),
+            Instance {
+                pidfd,
+                spec: spec.clone(),
+                generation,
+            },
+        );
+        if let Some(old) = previous {
+            self.inner.unwatch(&old);
+        }
         Ok(())
     }
 }
 
-/// Waits for either the process to exit or the watch to be cancelled.
-fn monitor(
-    inner: Weak<Inner>,
-    network: String,
-    generation: u64,
-    pidfd: Arc<Pidfd>,
-    cancel: OwnedFd,
-) {
+/// One thread watches every supervised dnsmasq: a pidfd becomes readable
+/// when its process exits, and the death is reported unless the watch was
+/// removed (stopped on purpose) first. Ends when the supervisor is dropped.
+fn monitor(inner: Weak<Inner>) {
+    let mut events = [EpollEvent::empty(); 16];
     loop {
-        let mut fds = [
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(cancel.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        // Wake now and then to notice that the supervisor is gone.
+        let n = match strong.epoll.wait(&mut events, EpollTimeout::from(500u16)) {
+            Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
-                log::warn!("cannot watch dnsmasq of network '{network}': {e}");
+                log::warn!("cannot watch dnsmasq processes: {e}");
                 return;
             }
-            Ok(_) => {}
-        }
-        let died = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let cancelled = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if cancelled {
-            return;
-        }
-        if !died {
-            continue;
-        }
-        let Some(inner) = inner.upgrade() else { return };
-        let current = {
-            let mut map = inner.lock();
-            match map.get(&network) {
-                Some(i) if i.generation == generation => map.remove(&network),
-                _ => None,
-            }
         };
-        if let Some(instance) = current {
+        for ev in &events[..n] {
+            let generation = ev.data();
+            let dead = {
+                let mut map = strong.lock();
+                let network = map
+                    .iter()
+                    .find(|(_, i)| i.generation == generation)
+                    .map(|(n, _)| n.clone());
+                network.and_then(|n| map.remove(&n).map(|i| (n, i)))
+            };
+            let Some((network, instance)) = dead else {
+                continue;
+            };
+            strong.unwatch(&instance);
             let death = DnsmasqDeath {
                 network: network.clone(),
                 pid: instance.pidfd.pid(),
             };
             log::warn!("dnsmasq of network '{network}' (pid {}) died", death.pid);
-            (inner.hook)(death);
+            (strong.hook)(death);
         }
-        return;
     }
 }
 
@@ -356,6 +377,7 @@ impl DnsmasqSupervisor for Dnsmasq {
         let Some(instance) = self.inner.lock().remove(network) else {
             return Ok(());
         };
+        self.inner.unwatch(&instance);
         let pidfd = &instance.pidfd;
         let timeout = self.inner.stop_timeout;
         if pidfd.signal(Signal::SIGTERM).is_ok() && !pidfd.wait_exit(timeout)? {
@@ -412,7 +434,7 @@ mod tests {
 
     #[test]
     fn adopt_refuses_other_processes() {
-        let (sup, _rx) = Dnsmasq::with_channel();
+        let (sup, _rx) = Dnsmasq::with_channel().unwrap();
         let me = std::process::id() as i32;
         let err = sup.adopt(&spec(), me).unwrap_err();
         assert!(matches!(err, DnsmasqError::NotOurs { .. }), "{err}");

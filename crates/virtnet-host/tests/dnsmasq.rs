@@ -115,7 +115,7 @@ fn lifecycle() {
     let spec = write_conf(&dir, "vdbr0");
 
     // Start: the pid comes from the pidfile and names our conf file.
-    let (first, first_deaths) = Dnsmasq::with_channel();
+    let (first, first_deaths) = Dnsmasq::with_channel().unwrap();
     let pid = first.start(&spec).unwrap();
     assert_eq!(first.pid("dnsnet"), Some(pid));
     assert_eq!(Dnsmasq::running_pid(&spec), Some(pid));
@@ -145,7 +145,7 @@ fn lifecycle() {
         Err(RecvTimeoutError::Disconnected) | Err(RecvTimeoutError::Timeout)
     ));
     assert!(pid_exists(pid));
-    let (second, deaths) = Dnsmasq::with_channel();
+    let (second, deaths) = Dnsmasq::with_channel().unwrap();
     let mut other = spec.clone();
     other.conf_file = dir.join("other.conf");
     assert!(matches!(

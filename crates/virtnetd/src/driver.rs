@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use virtnet_conf::metadata::MetadataType;
 use virtnet_conf::update::{UpdateCommand, UpdateSection};
-use virtnet_conf::{FormatFlags, NetworkDef, PortDef, Uuid, defaults};
+use virtnet_conf::{FormatFlags, NetworkDef, PortDef, PortDeviceKind, Uuid, defaults};
 use virtnet_host::dnsmasq::DnsmasqDeath;
 
 use crate::error::{Error, Result};
@@ -1431,10 +1431,25 @@ impl Driver {
     /// was handed a non-persistent TAP (`virtnet qemu-bridge-helper`) and
     /// exited, or a device deleted by hand.
     fn drop_vanished_ports(&self, obj: &mut NetworkObj) {
+        let device = |p: &PortDef| {
+            p.device
+                .as_ref()
+                .filter(|d| matches!(d.kind, Some(PortDeviceKind::Tap | PortDeviceKind::Macvtap)))
+                .and_then(|d| d.name.clone())
+        };
+        if !obj.ports.iter().any(|p| device(p).is_some()) {
+            return;
+        }
+        // One dump of the links, however many ports.
+        let Ok(links) = self.host.netlink.links() else {
+            return;
+        };
+        let present: std::collections::HashSet<String> =
+            links.into_iter().map(|l| l.name).collect();
         let gone: Vec<Uuid> = obj
             .ports
             .iter()
-            .filter(|p| !ports::device_present(&self.host, p))
+            .filter(|p| device(p).is_some_and(|n| !present.contains(&n)))
             .map(|p| p.uuid)
             .collect();
         for uuid in gone {

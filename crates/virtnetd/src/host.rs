@@ -79,7 +79,7 @@ impl Host {
             netlink,
             sysctl: Arc::new(ProcSysctl::default()),
             firewall: Arc::new(Nftables::default()),
-            dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)),
+            dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)?),
             dnsmasq_binary: find_program("dnsmasq").unwrap_or_else(|| "/usr/sbin/dnsmasq".into()),
             taps: Arc::new(HostPortDevices {
                 dev_dir: PathBuf::from("/dev"),

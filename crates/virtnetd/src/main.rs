@@ -109,6 +109,14 @@ fn lease_helper() -> Option<PathBuf> {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Every client connection is a thread; glibc would give each its own
+    // malloc arena (tens of MiB of address space, a few hundred KiB of
+    // resident memory each). Two arenas serve a daemon this size.
+    // SAFETY: mallopt only tunes the allocator; it runs before any other
+    // thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let Some(opts) = parse_args()? else {
         return Ok(());
     };

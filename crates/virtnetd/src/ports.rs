@@ -245,22 +245,6 @@ pub fn release(net: &mut NetworkDef, port: &PortDef) {
     }
 }
 
-/// The first free name from a `%d` template, given the names in use.
-fn first_free(template: &str, in_use: &[String]) -> Result<String> {
-    for n in 0..=65535u32 {
-        let candidate = template.replacen("%d", &n.to_string(), 1);
-        if !in_use.contains(&candidate) {
-            return Ok(candidate);
-        }
-        if !template.contains("%d") {
-            break;
-        }
-    }
-    Err(Error::OperationFailed(format!(
-        "no free device name for template '{template}'"
-    )))
-}
-
 /// The MAC a TAP gets on the host side: the guest's with the first byte
 /// 0xFE, so the bridge never adopts the guest's address (as libvirt does).
 fn host_side_mac(mac: MacAddr) -> HostMac {
@@ -285,25 +269,20 @@ pub fn realise(
     let mac = port
         .mac
         .ok_or_else(|| Error::Internal("port without a MAC address".into()))?;
-    let links: Vec<String> = host
-        .netlink
-        .links()
-        .map_err(|e| herr(&e))?
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
+    // A template (`vnet%d`) is filled in by the kernel (TAP) or by
+    // create_macvtap_port; an explicit name must not be taken.
     let pick = |template: &str| -> Result<String> {
         match &dev.name {
             Some(n) if !n.contains("%d") => {
-                if links.iter().any(|l| l == n) {
+                if host.netlink.link(n).map_err(|e| herr(&e))?.is_some() {
                     return Err(Error::OperationFailed(format!(
                         "target device '{n}' already exists"
                     )));
                 }
                 Ok(n.clone())
             }
-            Some(t) => first_free(t, &links),
-            None => first_free(template, &links),
+            Some(t) => Ok(t.clone()),
+            None => Ok(template.to_string()),
         }
     };
     match port.plug.clone() {
