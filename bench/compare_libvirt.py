@@ -833,7 +833,7 @@ def rows(lv, vn):
     add("restart with %d active: exec → answers" % MANY, "ms",
         lambda s: g(s, "restart_100_active", "ready_s"),
         "< 200 ms", check=lambda b, r: b < 0.2)
-    add("restart: guest ping packets lost (100 Hz)", "n",
+    add("restart: guest ping packets lost (`ping -i 0.01`)", "n",
         lambda s: g(s, "restart_100_active", "ping", "lost"),
         "0", check=lambda b, r: b == 0)
     add("%d live net-updates: total time" % UPDATES, "s",
@@ -1010,6 +1010,8 @@ def main():
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     ap.add_argument("--sides", default="virtnet,libvirt")
     ap.add_argument("--side-timeout", type=int, default=420)
+    ap.add_argument("--render", metavar="JSON",
+                    help="only print the table again from a LATEST.json")
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, to check the script itself")
     args = ap.parse_args()
@@ -1020,6 +1022,11 @@ def main():
         PORTS, UPDATES, LIST_REPEATS, CLI_LIST_REPEATS = 20, 20, 2, 2
     if os.geteuid() != 0:
         sys.exit("compare_libvirt: needs root (namespaces, bridges, firewall)")
+    if args.render:
+        with open(args.render) as f:
+            j = json.load(f)
+        sys.stdout.write(render(j.get("libvirt", {}), j.get("virtnet", {}), j["meta"]))
+        return 0
     if args.inner:
         return inner(args)
     if not args.virtnetd:
