@@ -718,6 +718,8 @@ def versions(virtnetd):
         "nft": first_line(["nft", "--version"]),
         "iptables": first_line(["iptables", "--version"]),
         "python": platform.python_version(),
+        "virtnet commit": first_line(["git", "-C", HERE, "describe", "--always",
+                                      "--dirty", "--exclude", "*"]),
     }
 
 
@@ -877,7 +879,8 @@ def render(lv, vn, meta):
              f"kernel {m['kernel']}  ")
     v = meta["versions"]
     L.append(f"Versions: {v['libvirtd']}; {v['virtnetd']}; {v['dnsmasq']}; "
-             f"{v['nft']}; {v['iptables']}; libvirt-python {v['libvirt-python']}  ")
+             f"{v['nft']}; {v['iptables']}; libvirt-python {v['libvirt-python']}; "
+             f"virtnet commit {v.get('virtnet commit', '?')}  ")
     L.append(f"Run time: {meta['run_s']:.0f} s (libvirt {lv.get('wall_s', 0):.0f} s, "
              f"virtnet {vn.get('wall_s', 0):.0f} s)")
     L.append("")
