@@ -78,7 +78,12 @@ impl Host {
             sriov: Arc::new(SysfsSriov::new("/sys")),
             netlink,
             sysctl: Arc::new(ProcSysctl::default()),
-            firewall: Arc::new(Nftables::default()),
+            // VIRTNET_NFT=PATH runs that nft binary per transaction instead
+            // of libnftables in-process.
+            firewall: Arc::new(match std::env::var_os("VIRTNET_NFT") {
+                Some(nft) => Nftables::new(nft),
+                None => Nftables::default(),
+            }),
             dnsmasq: Arc::new(Dnsmasq::new(on_dnsmasq_death)?),
             dnsmasq_binary: find_program("dnsmasq").unwrap_or_else(|| "/usr/sbin/dnsmasq".into()),
             taps: Arc::new(HostPortDevices {

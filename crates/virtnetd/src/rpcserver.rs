@@ -538,7 +538,18 @@ impl Server {
 
 impl Handler for Server {
     fn call(&self, ctx: &mut CallContext<'_>, call: Call) -> Result<Reply, RemoteError> {
-        self.dispatch(ctx, call).map_err(remote)
+        let mutating = !call.procedure().allowed_read_only();
+        let result = self.dispatch(ctx, call).map_err(remote);
+        if mutating {
+            // Starting and stopping networks allocates and frees a lot
+            // (firewall transactions, dnsmasq files); give the freed memory
+            // back instead of keeping it in malloc's free lists.
+            // SAFETY: malloc_trim only releases free heap memory.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+        result
     }
 
     fn connected(&self, conn: &ConnectionInfo, _events: &EventSink) {
