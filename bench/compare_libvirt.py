@@ -881,8 +881,12 @@ def render(lv, vn, meta):
     L.append(f"Versions: {v['libvirtd']}; {v['virtnetd']}; {v['dnsmasq']}; "
              f"{v['nft']}; {v['iptables']}; libvirt-python {v['libvirt-python']}; "
              f"virtnet commit {v.get('virtnet commit', '?')}  ")
+    load = ""
+    if "loadavg_before" in meta:
+        load = (f"; 1-minute load average {meta['loadavg_before']:.2f} before, "
+                f"{meta['loadavg_after']:.2f} after (other work on the machine skews both sides)")
     L.append(f"Run time: {meta['run_s']:.0f} s (libvirt {lv.get('wall_s', 0):.0f} s, "
-             f"virtnet {vn.get('wall_s', 0):.0f} s)")
+             f"virtnet {vn.get('wall_s', 0):.0f} s){load}")
     L.append("")
     L.append("Client: the same libvirt-python process drives each daemon "
              "(one process per daemon run). Ratio = virtnet / libvirt.")
@@ -990,10 +994,12 @@ def outer(args):
         "machine": machine(),
         "versions": versions(args.virtnetd),
     }
+    meta["loadavg_before"] = os.getloadavg()[0]
     sides = {}
     for side in args.sides.split(","):
         sides[side] = run_side(side, args, outdir)
     meta["run_s"] = now() - t
+    meta["loadavg_after"] = os.getloadavg()[0]
     lv, vn = sides.get("libvirt", {}), sides.get("virtnet", {})
     md = render(lv, vn, meta)
     with open(os.path.join(outdir, "LATEST.md"), "w") as f:
