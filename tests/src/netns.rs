@@ -311,6 +311,19 @@ impl Netns {
             .unwrap_or(false)
     }
 
+    /// Waits up to `timeout` for link `ifname` to be gone (virtnetd deletes
+    /// the TAPs of deleted ports in the background); true when it is.
+    pub fn wait_link_gone(&self, ifname: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.link_exists(ifname) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// Waits up to `timeout` for link `ifname` to appear here.
     pub fn wait_for_link(&self, ifname: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;

@@ -225,7 +225,7 @@ fn attach_interface_plugs_a_qemu_guest_and_detach_interface_unplugs_it() {
     assert_eq!(out, "Interface detached successfully\n\n");
     wait_gone(&ns, "vm1-eth0", Duration::from_secs(5));
     vn_ok(&daemon, &["detach-interface", "vm1", "bridge"]);
-    assert!(!ns.link_exists("vnet0"));
+    wait_gone(&ns, "vnet0", Duration::from_secs(5));
     let list = vn_ok(&daemon, &["domiflist", "vm1"]);
     assert_eq!(
         list,
@@ -559,7 +559,7 @@ fn persistent_attachments_and_host_bridges() {
         "Interface detached successfully\n\n"
     );
     vn_ok(&daemon, &["detach-interface", "vm2", "bridge"]);
-    assert!(!ns.link_exists("vm2-eth1"));
+    wait_gone(&ns, "vm2-eth1", Duration::from_secs(5));
     vn_ok(&daemon, &["net-destroy", "default"]);
     vn_ok(&daemon, &["net-start", "default"]);
     assert!(

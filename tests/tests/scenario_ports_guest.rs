@@ -125,7 +125,7 @@ fn a_qemu_guest_on_a_port_tap_gets_the_promised_address_and_reaches_the_wan() {
     // Deleting the port removes the TAP.
     c.ok(d, &["net-port-delete", "portnat", PORT_UUID]);
     assert!(
-        !host.ns.link_exists("vmtap0"),
+        host.ns.wait_link_gone("vmtap0", Duration::from_secs(5)),
         "the TAP is gone with the port"
     );
     let list = c.ok(d, &["net-port-list", "portnat"]);

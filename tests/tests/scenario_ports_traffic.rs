@@ -404,7 +404,10 @@ fn open_vswitch_ports_get_their_portgroup_vlan_and_external_ids() {
     let listed = vsctl(&ovs, &["list-ports", "ovsbr0"]);
     assert_eq!(listed.trim(), "", "no ports left on ovsbr0");
     for tap in &taps {
-        assert!(!ns.link_exists(tap), "{tap} is gone");
+        assert!(
+            ns.wait_link_gone(tap, Duration::from_secs(5)),
+            "{tap} is gone"
+        );
     }
     c.ok(&d, &["net-destroy", "ovsnet"]);
     drop(d);
@@ -520,7 +523,10 @@ fn macvtap_ports_reach_each_other_in_bridge_mode_and_not_in_private_mode() {
         c.ok(d, &["net-port-delete", "mvbridge", &uuid]);
     }
     for dev in &devs {
-        assert!(!host.ns.link_exists(dev), "{dev} is gone with its port");
+        assert!(
+            host.ns.wait_link_gone(dev, Duration::from_secs(5)),
+            "{dev} is gone with its port"
+        );
     }
     c.ok(d, &["net-destroy", "mvbridge"]);
     let bridge_done = t0.elapsed();
@@ -666,7 +672,7 @@ fn a_port_bandwidth_limits_both_directions_and_lifting_it_frees_them() {
     drop(guest);
     assert!(host.ns.link_exists(&ifb), "{ifb} is back with the limit");
     c.ok(d, &["net-port-delete", "bwnet", &req.uuid()]);
-    assert!(!host.ns.link_exists(&tap));
+    assert!(host.ns.wait_link_gone(&tap, Duration::from_secs(5)));
     assert!(!host.ns.link_exists(&ifb), "{ifb} went with the port");
 
     eprintln!(

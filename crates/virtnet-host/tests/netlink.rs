@@ -353,3 +353,56 @@ fn errors_name_the_device() {
         "invalid device name 'way-too-long-name0'"
     );
 }
+
+#[test]
+fn many_links_are_deleted_together() {
+    if !common::may_touch_kernel("many_links_are_deleted_together") {
+        return;
+    }
+    // Its own namespace: a group deletion must see only these links.
+    let ns = Netns::new().unwrap();
+    ns.run(|| {
+        let nl = Netlink::open().unwrap();
+        nl.create_bridge(&BridgeSpec {
+            name: "grpbr0".into(),
+            mac: None,
+            mtu: None,
+            stp: false,
+            forward_delay: Duration::ZERO,
+        })
+        .unwrap();
+        let mut names = Vec::new();
+        for i in 0..8 {
+            let a = format!("grpa{i}");
+            nl.create_veth(&a, &format!("grpb{i}"), None).unwrap();
+            nl.set_master(&a, Some("grpbr0")).unwrap();
+            names.push(a);
+        }
+        // One of them is already gone: skipped.
+        nl.delete_link("grpa7").unwrap();
+        let t = Instant::now();
+        nl.delete_links(&names).unwrap();
+        eprintln!("deleting 7 veth pairs together: {:?}", t.elapsed());
+        for n in &names {
+            assert!(nl.link(n).unwrap().is_none(), "{n} survived");
+        }
+        assert!(
+            nl.link("grpbr0").unwrap().is_some(),
+            "the bridge is not in the group"
+        );
+        // Nothing marked: nothing to do.
+        nl.delete_links(&[]).unwrap();
+        // A link marked by an interrupted call is removed by the next one.
+        nl.create_veth("grpx0", "grpy0", None).unwrap();
+        let status = Command::new("ip")
+            .args(["link", "set", "grpx0", "group"])
+            .arg(virtnet_host::netlink::RETIRED_LINK_GROUP.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        nl.delete_links(&[]).unwrap();
+        assert!(nl.link("grpx0").unwrap().is_none());
+        nl.delete_link("grpbr0").unwrap();
+    })
+    .unwrap();
+}

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -25,6 +25,7 @@ use crate::events::{EventEmitter, EventKind, Lifecycle, NetworkEvent};
 use crate::hooks::{self, HookOp};
 use crate::host::Host;
 use crate::ports;
+use crate::reaper::Reaper;
 use crate::setup::{self, SetupContext};
 use crate::status::{NetworkStatus, SetupStep};
 use crate::store::{self, Paths};
@@ -140,6 +141,8 @@ type Networks = BTreeMap<String, NetworkObj>;
 pub struct Driver {
     cfg: DriverConfig,
     host: Host,
+    /// Deletes port TAPs in the background, many at a time.
+    reaper: Arc<Reaper>,
     nets: Mutex<Networks>,
     rng: Mutex<StdRng>,
     /// Lifecycle and metadata events.
@@ -154,6 +157,7 @@ impl Driver {
     pub fn new(cfg: DriverConfig, host: Host) -> Driver {
         Driver {
             cfg,
+            reaper: Reaper::start(host.netlink.clone()),
             host,
             nets: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(StdRng::from_os_rng()),
@@ -704,7 +708,7 @@ impl Driver {
             def: obj.def.clone(),
         };
         let path = self.cfg.paths.network_status(&obj.def.name);
-        if let Err(e) = store::write_atomic(&path, status.to_xml().as_bytes(), 0o600) {
+        if let Err(e) = store::write_runtime(&path, status.to_xml().as_bytes(), 0o600) {
             log::error!(
                 "network '{}': cannot write {}: {e}",
                 obj.def.name,
@@ -1215,7 +1219,7 @@ impl Driver {
     fn save_port_status(&self, network: &str, port: &PortDef) {
         let dir = self.cfg.paths.port_status_dir(network);
         let res = fs::create_dir_all(&dir).and_then(|()| {
-            store::write_atomic(
+            store::write_runtime(
                 &dir.join(format!("{}.xml", port.uuid)),
                 port.to_xml().as_bytes(),
                 0o600,
@@ -1239,20 +1243,27 @@ impl Driver {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             ports::allocate(&mut live, &mut port, &obj.ports, &mut *rng)?;
         }
-        ports::realise(&self.host, &live, &mut port, obj.floors.as_mut())?;
+        ports::realise(
+            &self.host,
+            &self.reaper,
+            &live,
+            &mut port,
+            obj.floors.as_mut(),
+        )?;
         if let Err(e) = hooks::run(
             &self.cfg.paths.hooks_dir(),
             HookOp::PortCreated,
             &live,
             Some(&port),
         ) {
-            let _ = ports::unrealise(&self.host, &live, &port, obj.floors.as_mut());
+            let _ = ports::unrealise(&self.host, None, &live, &port, obj.floors.as_mut());
             return Err(e);
         }
         obj.def = live;
+        // The port's own status file is enough: connection counts are
+        // recounted from the ports when a restarted daemon adopts them.
         self.save_port_status(&name, &port);
         obj.ports.push(port.clone());
-        self.save_status(obj);
         log::info!(
             "MAC {} using network {name} ({} connections)",
             port.mac.map(|m| m.to_string()).unwrap_or_default(),
@@ -1270,7 +1281,13 @@ impl Driver {
             .position(|p| p.uuid == *uuid)
             .ok_or_else(|| Error::NoPort(uuid.to_string()))?;
         let port = obj.ports.remove(i);
-        if let Err(e) = ports::unrealise(&self.host, &obj.def, &port, obj.floors.as_mut()) {
+        if let Err(e) = ports::unrealise(
+            &self.host,
+            Some(&self.reaper),
+            &obj.def,
+            &port,
+            obj.floors.as_mut(),
+        ) {
             log::warn!("network '{name}': port {uuid}: {e}");
         }
         ports::release(&mut obj.def, &port);
@@ -1289,7 +1306,6 @@ impl Driver {
         ) {
             log::warn!("network '{name}': {e}");
         }
-        self.save_status(obj);
         log::info!(
             "MAC {} releasing network {name} ({} connections)",
             port.mac.map(|m| m.to_string()).unwrap_or_default(),
@@ -1315,7 +1331,17 @@ impl Driver {
         let mut nets = self.lock();
         let obj = Self::find(&mut nets, net)?;
         Self::require_active(obj)?;
-        self.drop_vanished_ports(obj);
+        // A port that clashes with one whose device vanished (a QEMU that
+        // exited and starts again with the same MAC) replaces it.
+        let wanted_name = request.device.as_ref().and_then(|d| d.name.as_deref());
+        let clashes = obj.ports.iter().any(|p| {
+            (request.mac.is_some() && p.mac == request.mac)
+                || (wanted_name.is_some()
+                    && p.device.as_ref().and_then(|d| d.name.as_deref()) == wanted_name)
+        });
+        if clashes {
+            self.drop_vanished_ports(obj);
+        }
         let reclaim = flags & RECLAIM != 0;
         match (&request.plug, reclaim) {
             (virtnet_conf::PortPlug::None, true) => {
@@ -1340,7 +1366,6 @@ impl Driver {
             let name = obj.def.name.clone();
             self.save_port_status(&name, &request);
             obj.ports.push(request.clone());
-            self.save_status(obj);
             request
         } else {
             let port = self.add_port(obj, request)?;
@@ -1523,6 +1548,8 @@ impl Driver {
                 log::warn!("network '{}': port {u}: {e}", obj.def.name);
             }
         }
+        // The network's devices go before it does.
+        self.reaper.flush();
         let _ = fs::remove_dir_all(self.cfg.paths.port_status_dir(&obj.def.name));
         let _ = fs::remove_dir(self.cfg.paths.status_dir().join(&obj.def.name));
     }
@@ -1531,6 +1558,12 @@ impl Driver {
     /// a port whose device vanished is released.
     fn adopt_ports(&self, obj: &mut NetworkObj, replug: bool) {
         let name = obj.def.name.clone();
+        // Connection counts are recounted from the ports that are still
+        // there (the status file's may predate the last port changes).
+        obj.def.connections = 0;
+        for d in &mut obj.def.forward.ifs {
+            d.connections = 0;
+        }
         for (_, path) in xml_files(&self.cfg.paths.port_status_dir(&name)) {
             let port = match fs::read_to_string(&path)
                 .map_err(|e| Error::Internal(e.to_string()))
@@ -1550,7 +1583,6 @@ impl Driver {
                     "network '{name}': the device of port {} is gone; releasing the port",
                     port.uuid
                 );
-                ports::release(&mut obj.def, &port);
                 let _ = store::remove_if_exists(&path);
                 continue;
             }
@@ -1567,8 +1599,15 @@ impl Driver {
                     }
                 }
             }
+            ports::count(&mut obj.def, &port);
             obj.ports.push(port);
         }
+    }
+
+    /// Waits until the devices of deleted ports are gone from the host
+    /// (they are deleted in the background).
+    pub fn settle(&self) {
+        self.reaper.flush();
     }
 
     /// Stops every running network (for tests and explicit shutdown; the

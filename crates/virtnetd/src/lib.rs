@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod host;
 pub mod logger;
 pub mod ports;
+pub mod reaper;
 pub mod rpcserver;
 pub mod setup;
 pub mod status;

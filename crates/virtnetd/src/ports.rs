@@ -17,12 +17,15 @@ use virtnet_conf::{
 };
 use virtnet_host::MacAddr as HostMac;
 use virtnet_host::bandwidth::FloorPool;
-use virtnet_host::netlink::{BridgePortOptions, MacvlanMode as HostMacvlan, MacvtapSpec};
+use virtnet_host::netlink::{
+    BridgePortOptions, LinkConfig, MacvlanMode as HostMacvlan, MacvtapSpec,
+};
 use virtnet_host::openvswitch::{NativeVlanMode as OvsNativeMode, OvsPortSpec, OvsVlan};
 use virtnet_host::tap::{TapSpec, create_macvtap_port};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::reaper::Reaper;
 use crate::setup;
 
 /// Default name template of TAP devices (libvirt's).
@@ -223,10 +226,9 @@ fn exclusive_none(name: &str) -> Error {
     ))
 }
 
-/// Gives back what [`allocate`] took (libvirt's `networkReleasePort`).
-pub fn release(net: &mut NetworkDef, port: &PortDef) {
-    net.connections = net.connections.saturating_sub(1);
-    let dev = match &port.plug {
+/// The pool device a port's plug uses, if any.
+fn pool_device(net: &NetworkDef, port: &PortDef) -> Option<usize> {
+    match &port.plug {
         PortPlug::Direct { linkdev, .. } => net
             .forward
             .ifs
@@ -238,10 +240,24 @@ pub fn release(net: &mut NetworkDef, port: &PortDef) {
             .iter()
             .position(|d| matches!(&d.device, ForwardDevice::Pci(a) if a == addr)),
         _ => None,
-    };
-    if let Some(i) = dev {
+    }
+}
+
+/// Gives back what [`allocate`] took (libvirt's `networkReleasePort`).
+pub fn release(net: &mut NetworkDef, port: &PortDef) {
+    net.connections = net.connections.saturating_sub(1);
+    if let Some(i) = pool_device(net, port) {
         let c = &mut net.forward.ifs[i].connections;
         *c = c.saturating_sub(1);
+    }
+}
+
+/// Counts an existing port's connections again (after a restart; libvirt's
+/// `networkNotifyPort` without the checks).
+pub fn count(net: &mut NetworkDef, port: &PortDef) {
+    net.connections += 1;
+    if let Some(i) = pool_device(net, port) {
+        net.forward.ifs[i].connections += 1;
     }
 }
 
@@ -259,6 +275,7 @@ fn host_side_mac(mac: MacAddr) -> HostMac {
 /// `port.device` with what was made. On failure nothing is left behind.
 pub fn realise(
     host: &Host,
+    reaper: &Reaper,
     net: &NetworkDef,
     port: &mut PortDef,
     floors: Option<&mut FloorPool>,
@@ -274,6 +291,10 @@ pub fn realise(
     let pick = |template: &str| -> Result<String> {
         match &dev.name {
             Some(n) if !n.contains("%d") => {
+                // A device of that name may still be on its way out.
+                if reaper.is_retiring(n) {
+                    reaper.flush();
+                }
                 if host.netlink.link(n).map_err(|e| herr(&e))?.is_some() {
                     return Err(Error::OperationFailed(format!(
                         "target device '{n}' already exists"
@@ -380,24 +401,43 @@ fn plug_tap(
 ) -> Result<()> {
     let name = &net.name;
     let herr = |e: &dyn std::fmt::Display| Error::host(name, e);
-    host.netlink
-        .set_mac(tap, host_side_mac(mac))
-        .map_err(|e| herr(&e))?;
-    let mtu = match net.mtu {
-        Some(m) => Some(m),
-        None => host
+    // The TAP takes the network's MTU; on a host bridge, the bridge's (a
+    // bridge virtnet made without <mtu> has the kernel's default, which a
+    // new TAP has too).
+    let mtu = match (net.mtu, &port.plug) {
+        (Some(m), _) => Some(m),
+        (None, PortPlug::Bridge { .. }) => host
             .netlink
             .link(bridge)
             .map_err(|e| herr(&e))?
-            .map(|l| l.mtu),
+            .map(|l| l.mtu)
+            .filter(|m| *m > 0),
+        (None, _) => None,
     };
-    if let Some(m) = mtu.filter(|m| *m > 0) {
-        host.netlink.set_mtu(tap, m).map_err(|e| herr(&e))?;
-    }
     let ovs = port
         .virt_port_profile
         .as_ref()
         .is_some_and(|p| p.virt_port_type == VirtPortType::Openvswitch);
+    let mut opts = BridgePortOptions::default();
+    if port.isolated_port.is_yes() {
+        opts.isolated = Some(true);
+    }
+    if mac_table_manager == virtnet_conf::MacTableManager::Libvirt {
+        opts.learning = Some(false);
+        opts.unicast_flood = Some(false);
+    }
+    let port_options = !ovs && opts != BridgePortOptions::default();
+    // One request: MAC, MTU, bridge and, when nothing else is to be set
+    // before traffic may flow, up.
+    let config = LinkConfig {
+        mac: Some(host_side_mac(mac)),
+        mtu,
+        master: (!ovs).then(|| bridge.to_string()),
+        up: !ovs && !port_options,
+    };
+    host.netlink
+        .configure_link(tap, &config)
+        .map_err(|e| herr(&e))?;
     if ovs {
         let spec = OvsPortSpec {
             bridge: bridge.to_string(),
@@ -417,26 +457,14 @@ fn plug_tap(
             vlan: port.vlan.as_ref().map(ovs_vlan),
         };
         host.ovs.add_port(&spec).map_err(|e| herr(&e))?;
-        host.netlink.set_up(tap, true).map_err(|e| herr(&e))?;
-        return Ok(());
-    }
-    host.netlink
-        .set_master(tap, Some(bridge))
-        .map_err(|e| herr(&e))?;
-    let mut opts = BridgePortOptions::default();
-    if port.isolated_port.is_yes() {
-        opts.isolated = Some(true);
-    }
-    if mac_table_manager == virtnet_conf::MacTableManager::Libvirt {
-        opts.learning = Some(false);
-        opts.unicast_flood = Some(false);
-    }
-    if opts != BridgePortOptions::default() {
+    } else if port_options {
         host.netlink
             .set_bridge_port(tap, &opts)
             .map_err(|e| herr(&e))?;
     }
-    host.netlink.set_up(tap, true).map_err(|e| herr(&e))?;
+    if !config.up {
+        host.netlink.set_up(tap, true).map_err(|e| herr(&e))?;
+    }
     Ok(())
 }
 
@@ -509,9 +537,11 @@ pub fn bandwidth_error(e: virtnet_host::bandwidth::BandwidthError) -> Error {
 }
 
 /// Removes the host device of a port, and gives back its floor. A device
-/// already gone is fine.
+/// already gone is fine. A TAP is handed to `reaper` when given (deleted in
+/// the background, together with others); otherwise it is deleted now.
 pub fn unrealise(
     host: &Host,
+    reaper: Option<&Reaper>,
     net: &NetworkDef,
     port: &PortDef,
     floors: Option<&mut FloorPool>,
@@ -539,6 +569,10 @@ pub fn unrealise(
         if let Err(e) = host.ovs.remove_port(n) {
             log::warn!("network '{}': {e}", net.name);
         }
+    }
+    if let (PortDeviceKind::Tap, Some(reaper)) = (kind, reaper) {
+        reaper.retire(n.clone());
+        return Ok(());
     }
     match host.netlink.delete_link(n) {
         Err(e) if !e.is_not_found() => Err(Error::host(&net.name, e)),

@@ -17,7 +17,7 @@ use virtnet_conf::Uuid;
 use virtnet_rpc::protocol::{self, *};
 use virtnet_rpc::{
     Call, CallContext, ConnectionInfo, ErrorCode, ErrorDomain, Event, EventSink, Handler,
-    RemoteError, Reply, ServeOptions,
+    Procedure, RemoteError, Reply, ServeOptions,
 };
 
 use crate::driver::{Driver, NetRef};
@@ -538,9 +538,17 @@ impl Server {
 
 impl Handler for Server {
     fn call(&self, ctx: &mut CallContext<'_>, call: Call) -> Result<Reply, RemoteError> {
-        let mutating = !call.procedure().allowed_read_only();
+        let lifecycle = matches!(
+            call.procedure(),
+            Procedure::NetworkCreate
+                | Procedure::NetworkCreateXml
+                | Procedure::NetworkCreateXmlFlags
+                | Procedure::NetworkDestroy
+                | Procedure::NetworkUndefine
+                | Procedure::NetworkUpdate
+        );
         let result = self.dispatch(ctx, call).map_err(remote);
-        if mutating {
+        if lifecycle {
             // Starting and stopping networks allocates and frees a lot
             // (firewall transactions, dnsmasq files); give the freed memory
             // back instead of keeping it in malloc's free lists.

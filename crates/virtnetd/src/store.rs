@@ -131,9 +131,21 @@ impl Paths {
     }
 }
 
-/// Write `contents` to `path` atomically: a temporary file in the same
-/// directory, fsync'd, then renamed over the target.
+/// Write `contents` to `path` atomically and durably: a temporary file in
+/// the same directory, fsync'd, then renamed over the target. For
+/// configuration, which must survive a crash or power loss.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    write_replacing(path, contents, mode, true)
+}
+
+/// Write `contents` to `path` atomically, without fsync: for runtime state
+/// under the run directory (a tmpfs that does not outlive a reboot), where
+/// a reader must never see half a file but durability is moot.
+pub fn write_runtime(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    write_replacing(path, contents, mode, false)
+}
+
+fn write_replacing(path: &Path, contents: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let file_name = path
         .file_name()
@@ -149,7 +161,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
             .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {

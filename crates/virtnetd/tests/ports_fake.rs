@@ -154,6 +154,7 @@ fn nat_network_ports_get_taps() {
 
     // Deleting removes the TAP and the persistent attachment.
     d.port_delete(&n, &ports[0].uuid).unwrap();
+    d.settle();
     assert!(!w.has_link("guest0"));
     assert_eq!(
         d.port_delete(&n, &ports[0].uuid).unwrap_err().to_string(),
@@ -248,6 +249,7 @@ fn macvtap_pool_least_used_and_passthrough_exclusive() {
         "internal error: network 'pt' requires exclusive access to interfaces, but none are available"
     );
     d.port_delete(&p, &Uuid::parse(U1).unwrap()).unwrap();
+    d.settle();
     d.port_create(&p, &port_xml(U2, ""), 0).unwrap();
     d.destroy_all();
 }
@@ -301,6 +303,7 @@ fn hostdev_virtual_functions_from_the_pf() {
         "internal error: network 'hd' requires exclusive access to interfaces, but none are available"
     );
     d.port_delete(&n, &Uuid::parse(U1).unwrap()).unwrap();
+    d.settle();
     d.port_create(&n, &port_xml(U3, ""), 0).unwrap();
     assert!(port(&d, &n, U3).to_xml().contains("function='0x1'"));
     d.destroy_all();
@@ -335,6 +338,7 @@ fn openvswitch_ports_get_vlans_and_external_ids() {
     );
     assert_eq!(w.f.ovs.port("vnet1").unwrap().unwrap().tag, Some(20));
     d.port_delete(&n, &Uuid::parse(U1).unwrap()).unwrap();
+    d.settle();
     assert!(w.f.ovs.port("vnet0").unwrap().is_none());
     d.destroy_all();
     assert!(w.f.ovs.port("vnet1").unwrap().is_none());
@@ -387,6 +391,7 @@ fn bandwidth_and_floors() {
     );
     assert!(!w.has_link("vnet1"));
     d.port_delete(&n, &p.uuid).unwrap();
+    d.settle();
     d.port_create(&n, &port_xml(U2, &bw(600)), 0).unwrap();
     // Changing a port's bandwidth reshapes it.
     let u2 = Uuid::parse(U2).unwrap();

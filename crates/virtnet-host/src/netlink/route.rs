@@ -24,8 +24,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::socket::{Ctx, NetlinkSocket};
 use super::{
     AddressEntry, AddressOptions, BridgeAttrs, BridgePortAttrs, BridgePortOptions, BridgeSpec,
-    Link, MacvlanMode, MacvtapSpec, NetlinkError, NetlinkOps, NetnsTarget, RouteEntry, RouteSpec,
-    validate_ifname,
+    Link, LinkConfig, MacvlanMode, MacvtapSpec, NetlinkError, NetlinkOps, NetnsTarget,
+    RETIRED_LINK_GROUP, RouteEntry, RouteSpec, validate_ifname,
 };
 use crate::types::{Family, IpPrefix, MacAddr};
 
@@ -478,6 +478,33 @@ impl NetlinkOps for Netlink {
             .map_err(|e| not_found_as_no_device(e, name))
     }
 
+    fn delete_links(&self, names: &[String]) -> Result<(), NetlinkError> {
+        for n in names {
+            let res = self.set_link(n, "cannot mark device for deletion", |m| {
+                m.attributes.push(LinkAttribute::Group(RETIRED_LINK_GROUP))
+            });
+            match res {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        let mut msg = LinkMessage::default();
+        msg.attributes
+            .push(LinkAttribute::Group(RETIRED_LINK_GROUP));
+        let ctx = Ctx {
+            op: "cannot delete devices",
+            target: &format!("group {RETIRED_LINK_GROUP}"),
+        };
+        match self
+            .lock()
+            .request_ack(RouteNetlinkMessage::DelLink(msg), 0, &ctx)
+        {
+            // No device in the group: nothing was left to delete.
+            Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
+            other => other,
+        }
+    }
+
     fn link(&self, name: &str) -> Result<Option<Link>, NetlinkError> {
         validate_ifname(name)?;
         let mut msg = LinkMessage::default();
@@ -580,6 +607,29 @@ impl NetlinkOps for Netlink {
         self.lock()
             .request_ack(RouteNetlinkMessage::NewLink(msg), 0, &ctx)
             .map_err(|e| not_found_as_no_device(e, name))
+    }
+
+    fn configure_link(&self, name: &str, config: &LinkConfig) -> Result<(), NetlinkError> {
+        let master = match &config.master {
+            Some(m) => Some(self.index_of(m)?),
+            None => None,
+        };
+        self.set_link(name, "cannot configure device", |m| {
+            if let Some(mac) = config.mac {
+                m.attributes
+                    .push(LinkAttribute::Address(mac.octets().to_vec()));
+            }
+            if let Some(mtu) = config.mtu {
+                m.attributes.push(LinkAttribute::Mtu(mtu));
+            }
+            if let Some(index) = master {
+                m.attributes.push(LinkAttribute::Controller(index));
+            }
+            if config.up {
+                m.header.change_mask = LinkFlags::Up;
+                m.header.flags = LinkFlags::Up;
+            }
+        })
     }
 
     fn move_to_netns(&self, name: &str, target: NetnsTarget) -> Result<(), NetlinkError> {
