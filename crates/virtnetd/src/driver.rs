@@ -1218,13 +1218,14 @@ impl Driver {
 
     fn save_port_status(&self, network: &str, port: &PortDef) {
         let dir = self.cfg.paths.port_status_dir(network);
-        let res = fs::create_dir_all(&dir).and_then(|()| {
-            store::write_runtime(
-                &dir.join(format!("{}.xml", port.uuid)),
-                port.to_xml().as_bytes(),
-                0o600,
-            )
-        });
+        let path = dir.join(format!("{}.xml", port.uuid));
+        let xml = port.to_xml();
+        // The directory exists after the network's first port.
+        let res = match store::write_runtime(&path, xml.as_bytes(), 0o600) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir_all(&dir)
+                .and_then(|()| store::write_runtime(&path, xml.as_bytes(), 0o600)),
+            other => other,
+        };
         if let Err(e) = res {
             log::error!("network '{network}': cannot save port {}: {e}", port.uuid);
         }
@@ -1243,6 +1244,7 @@ impl Driver {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             ports::allocate(&mut live, &mut port, &obj.ports, &mut *rng)?;
         }
+        let t = Instant::now();
         ports::realise(
             &self.host,
             &self.reaper,
@@ -1250,6 +1252,11 @@ impl Driver {
             &mut port,
             obj.floors.as_mut(),
         )?;
+        log::debug!(
+            "network '{name}': port {} realised in {:.2} ms",
+            port.uuid,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
         if let Err(e) = hooks::run(
             &self.cfg.paths.hooks_dir(),
             HookOp::PortCreated,

@@ -111,11 +111,12 @@ fn lease_helper() -> Option<PathBuf> {
 fn main() -> anyhow::Result<()> {
     // Every client connection is a thread; glibc would give each its own
     // malloc arena (tens of MiB of address space, a few hundred KiB of
-    // resident memory each). Two arenas serve a daemon this size.
+    // resident memory each). One arena serves a daemon this size: its
+    // threads mostly wait for the kernel, not for each other.
     // SAFETY: mallopt only tunes the allocator; it runs before any other
     // thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     let Some(opts) = parse_args()? else {
         return Ok(());

@@ -22,23 +22,23 @@ type GetBuffer = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 type RunCmd = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
 
 struct Api {
+    ctx_new: CtxNew,
     ctx_free: CtxFree,
+    set_flags: SetFlags,
+    buffer_output: Buffer,
+    buffer_error: Buffer,
     get_output: GetBuffer,
     get_error: GetBuffer,
     run: RunCmd,
 }
 
-struct Ctx(*mut c_void);
-
-// SAFETY: the nft context is only ever used while holding the mutex around
-// it, so it is never touched by two threads at once; libnftables has no
-// thread-affine state.
-unsafe impl Send for Ctx {}
-
-/// A libnftables context, bound to the network namespace it was created in.
+/// libnftables, loaded. Each command runs in a fresh context, freed right
+/// after: a context keeps a cache of the ruleset it has seen, which would
+/// otherwise stay in memory for the daemon's lifetime. Commands run one at
+/// a time.
 pub struct LibNft {
     api: Api,
-    ctx: Mutex<Ctx>,
+    lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for LibNft {
@@ -83,37 +83,48 @@ impl LibNft {
         if handle.is_null() {
             return None;
         }
-        let ctx_new: CtxNew = symbol(handle, "nft_ctx_new")?;
-        let set_flags: SetFlags = symbol(handle, "nft_ctx_output_set_flags")?;
-        let buffer_output: Buffer = symbol(handle, "nft_ctx_buffer_output")?;
-        let buffer_error: Buffer = symbol(handle, "nft_ctx_buffer_error")?;
         let api = Api {
+            ctx_new: symbol(handle, "nft_ctx_new")?,
             ctx_free: symbol(handle, "nft_ctx_free")?,
+            set_flags: symbol(handle, "nft_ctx_output_set_flags")?,
+            buffer_output: symbol(handle, "nft_ctx_buffer_output")?,
+            buffer_error: symbol(handle, "nft_ctx_buffer_error")?,
             get_output: symbol(handle, "nft_ctx_get_output_buffer")?,
             get_error: symbol(handle, "nft_ctx_get_error_buffer")?,
             run: symbol(handle, "nft_run_cmd_from_buffer")?,
         };
+        let nft = LibNft {
+            api,
+            lock: Mutex::new(()),
+        };
+        // A context must be creatable here (the network namespace is bound
+        // when a context is made).
+        let ctx = nft.new_ctx()?;
+        // SAFETY: `ctx` is valid and not used afterwards.
+        unsafe { (nft.api.ctx_free)(ctx) };
+        Some(nft)
+    }
+
+    /// A context with JSON output and buffered output and errors.
+    fn new_ctx(&self) -> Option<*mut c_void> {
         // SAFETY: nft_ctx_new takes flags by value and returns an owned
         // context or NULL.
-        let ctx = unsafe { ctx_new(NFT_CTX_DEFAULT) };
+        let ctx = unsafe { (self.api.ctx_new)(NFT_CTX_DEFAULT) };
         if ctx.is_null() {
             return None;
         }
         // SAFETY: `ctx` is the valid context just created; these calls
         // configure it and return status codes.
         let ok = unsafe {
-            set_flags(ctx, NFT_CTX_OUTPUT_JSON);
-            buffer_output(ctx) == 0 && buffer_error(ctx) == 0
+            (self.api.set_flags)(ctx, NFT_CTX_OUTPUT_JSON);
+            (self.api.buffer_output)(ctx) == 0 && (self.api.buffer_error)(ctx) == 0
         };
         if !ok {
             // SAFETY: `ctx` is valid and not used afterwards.
-            unsafe { (api.ctx_free)(ctx) };
+            unsafe { (self.api.ctx_free)(ctx) };
             return None;
         }
-        Some(LibNft {
-            api,
-            ctx: Mutex::new(Ctx(ctx)),
-        })
+        Some(ctx)
     }
 
     /// Runs one command buffer (JSON or nft syntax) as `nft -j -f -` would.
@@ -125,33 +136,33 @@ impl LibNft {
                 stderr: "command contains a NUL byte".to_string(),
             };
         };
-        let guard = self.ctx.lock().unwrap_or_else(|p| p.into_inner());
-        let ctx = guard.0;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ctx) = self.new_ctx() else {
+            return RunOutput {
+                rc: -1,
+                stdout: String::new(),
+                stderr: "cannot create an nftables context".to_string(),
+            };
+        };
         let read = |p: *const c_char| -> String {
             if p.is_null() {
                 String::new()
             } else {
                 // SAFETY: libnftables returns a NUL-terminated buffer it
-                // owns, valid until the next run on this context; it is
-                // copied out while the lock is held.
+                // owns, valid until the context is freed; it is copied out
+                // before that.
                 unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
             }
         };
-        // SAFETY: `ctx` is valid and exclusively ours under the lock; `text`
+        // SAFETY: `ctx` is valid and used by this thread only; `text`
         // outlives the call.
         let rc = unsafe { (self.api.run)(ctx, text.as_ptr()) };
-        // SAFETY: as above; the getters reset and return the buffers.
+        // SAFETY: as above; the getters return the buffers.
         let stdout = read(unsafe { (self.api.get_output)(ctx) });
         // SAFETY: as above.
         let stderr = read(unsafe { (self.api.get_error)(ctx) });
-        RunOutput { rc, stdout, stderr }
-    }
-}
-
-impl Drop for LibNft {
-    fn drop(&mut self) {
-        let ctx = self.ctx.get_mut().unwrap_or_else(|p| p.into_inner()).0;
-        // SAFETY: the context is valid and dropped exactly once.
+        // SAFETY: `ctx` is valid and not used afterwards.
         unsafe { (self.api.ctx_free)(ctx) };
+        RunOutput { rc, stdout, stderr }
     }
 }

@@ -639,6 +639,26 @@ pub(crate) struct Listing {
     pub elements: Vec<(String, Value, Option<String>)>,
 }
 
+/// The chain names of `table` in `nft -j list chains …` output.
+pub(crate) fn parse_chains(text: &str, table: &str) -> Result<Listing, FirewallError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| FirewallError::Parse(e.to_string()))?;
+    let items = v
+        .get("nftables")
+        .and_then(Value::as_array)
+        .ok_or_else(|| FirewallError::Parse("no \"nftables\" array".to_string()))?;
+    let chains = items
+        .iter()
+        .filter_map(|i| i.get("chain"))
+        .filter(|c| c.get("table").and_then(Value::as_str) == Some(table))
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    Ok(Listing {
+        chains,
+        elements: Vec::new(),
+    })
+}
+
 /// Parses `nft -j list table …` output.
 pub(crate) fn parse_listing(text: &str) -> Result<Listing, FirewallError> {
     let v: Value = serde_json::from_str(text).map_err(|e| FirewallError::Parse(e.to_string()))?;

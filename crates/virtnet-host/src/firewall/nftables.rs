@@ -87,6 +87,30 @@ impl Nftables {
         Ok(())
     }
 
+    /// Runs a read-only command and returns its JSON output.
+    fn output(&self, command: &str, action: &str) -> Result<String, FirewallError> {
+        if let Some(lib) = &self.lib {
+            let out = lib.run(command);
+            if out.rc != 0 {
+                return Err(FirewallError::Nft {
+                    action: action.to_string(),
+                    detail: nft_message(out.stderr.as_bytes()),
+                });
+            }
+            return Ok(out.stdout);
+        }
+        let mut cmd = Command::new(&self.nft);
+        cmd.arg("-j").args(command.split_whitespace());
+        let out = run_with_timeout(cmd, None, self.timeout)?;
+        if !out.status.success() {
+            return Err(FirewallError::Nft {
+                action: action.to_string(),
+                detail: nft_message(&out.stderr),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Lists the table; `None` when it does not exist.
     fn list(&self) -> Result<Option<Listing>, FirewallError> {
         if let Some(lib) = &self.lib {
@@ -176,10 +200,11 @@ impl Firewall for Nftables {
     }
 
     fn networks(&self) -> Result<Vec<String>, FirewallError> {
-        Ok(self
-            .list()?
-            .map(|l| nft::networks_in(&l))
-            .unwrap_or_default())
+        // Only chain names are needed: listing chains prints no rules, so
+        // nft resolves no protocol or service names (a restarted daemon
+        // asks this once for all its networks).
+        let text = self.output(&format!("list chains {TABLE_FAMILY}"), "list chains")?;
+        Ok(nft::networks_in(&nft::parse_chains(&text, TABLE)?))
     }
 }
 
