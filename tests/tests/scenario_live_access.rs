@@ -24,44 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use scenario_common::{Client, Host, data, require_all};
+use scenario_common::{Client, Host, data, require_all, words};
 use virtnet_tests::process::{self, SpawnOpts, TempDir};
 use virtnet_tests::{Proc, or_skip};
 
 fn dir() -> PathBuf {
     data("live/access")
-}
-
-/// Splits a step into words: blanks separate words, '…' and "…" quote.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            None => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    out
 }
 
 /// A stream in the transcript format of `../update/generate.sh`.

@@ -16,46 +16,11 @@ mod scenario_common;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use scenario_common::{Client, Host, data, require_all};
+use scenario_common::{Client, Host, data, require_all, words};
 use virtnet_tests::or_skip;
 
 fn dir() -> PathBuf {
     data("live/update")
-}
-
-/// Splits a step into words as the generator's `eval "set -- STEP"` does
-/// for the steps written there: blanks separate words, and '…' or "…"
-/// quote (no escapes, no expansions).
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in line.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => cur.push(c),
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                in_word = true;
-            }
-            None if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            None => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    assert!(quote.is_none(), "unbalanced quote in step {line:?}");
-    if in_word {
-        out.push(cur);
-    }
-    out
 }
 
 /// A stream in the transcript format of `generate.sh`.

@@ -661,3 +661,38 @@ pub fn require_all(client: Option<Client>) -> Result<()> {
 pub fn v4(s: &str) -> std::net::Ipv4Addr {
     s.parse().unwrap()
 }
+
+/// Splits a scenario step into words as the data generators' `eval "set --
+/// STEP"` does for the steps written there: blanks separate words, and '…' or "…"
+/// quote (no escapes, no expansions).
+pub fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                in_word = true;
+            }
+            None if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            None => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    assert!(quote.is_none(), "unbalanced quote in step {line:?}");
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
