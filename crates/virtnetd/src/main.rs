@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use log::LevelFilter;
@@ -129,8 +130,11 @@ fn main() -> anyhow::Result<()> {
     let paths = opts.paths;
     std::fs::create_dir_all(&paths.run_dir)
         .with_context(|| format!("cannot create {}", paths.run_dir.display()))?;
-    // Bind first: a second daemon on the same directories stops here, and
-    // clients that connect while networks are re-adopted wait in the backlog.
+    // One daemon per run directory: a second one stops here; one that is
+    // still exiting gets a moment to let go.
+    let _instance = virtnetd::rpcserver::lock_instance(&paths.run_dir, Duration::from_secs(5))?;
+    // Bind before loading: clients that connect while networks are
+    // re-adopted wait in the backlog.
     let (rw, ro) = Server::bind(&paths.socket(), &paths.socket_ro())?;
 
     let (death_tx, death_rx) = std::sync::mpsc::channel();

@@ -142,9 +142,10 @@ impl Server {
         }
     }
 
-    /// Binds the read-write (mode 0600) and read-only (mode 0666) sockets.
-    /// A socket file left by a daemon that is gone is replaced; one that a
-    /// live daemon answers on is an error.
+    /// Binds the read-write (mode 0600) and read-only (mode 0666) sockets,
+    /// replacing socket files a previous daemon left. Call with the
+    /// instance lock held ([`lock_instance`]), so a live daemon's sockets
+    /// are never replaced.
     pub fn bind(rw: &Path, ro: &Path) -> io::Result<(UnixListener, UnixListener)> {
         Ok((bind_socket(rw, 0o600)?, bind_socket(ro, 0o666)?))
     }
@@ -645,19 +646,84 @@ fn bandwidth_from_params(params: &[TypedParam]) -> Result<Option<virtnet_conf::B
 }
 
 fn bind_socket(path: &Path, mode: u32) -> io::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!(
-                    "'{}' is in use: is another virtnetd running?",
-                    path.display()
-                ),
-            ));
-        }
-        fs::remove_file(path)?;
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
     }
     let listener = UnixListener::bind(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     Ok(listener)
+}
+
+/// Makes this daemon the only one using `run_dir`: an exclusive lock on
+/// `RUN/virtnetd.lock`, held until the process exits (the kernel drops it
+/// then, however the process ends). A daemon that is still exiting gets up
+/// to `wait` to let go.
+pub fn lock_instance(run_dir: &Path, wait: std::time::Duration) -> io::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = run_dir.join("virtnetd.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        // SAFETY: flock on an open descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(file);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "another virtnetd is running with run directory '{}' (it holds {})",
+                    run_dir.display(),
+                    path.display()
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn second_instance_is_refused_while_the_first_holds_the_lock() {
+        let dir = std::env::temp_dir().join(format!("virtnet-lock-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let first = lock_instance(&dir, Duration::ZERO).unwrap();
+        let started = Instant::now();
+        let err = lock_instance(&dir, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains("another virtnetd"), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        drop(first);
+        let again = lock_instance(&dir, Duration::ZERO);
+        assert!(again.is_ok(), "lock not released: {again:?}");
+        drop(again);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_socket_file_is_replaced() {
+        let dir = std::env::temp_dir().join(format!("virtnet-sock-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let listener = bind_socket(&path, 0o600).unwrap();
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(listener);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
