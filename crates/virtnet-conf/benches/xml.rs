@@ -9,7 +9,6 @@
 //!   message when the corpus is not next to the workspace).
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use virtnet_conf::{FormatFlags, NetworkDef};
@@ -90,10 +89,9 @@ fn large_ovs(portgroups: usize) -> String {
 }
 
 fn corpus_nat_network() -> Option<String> {
-    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance/libvirt-11.3.0"),
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
+        return None;
     };
     let file = dir.join("networkxml2xmlin/nat-network.xml");
     match std::fs::read_to_string(&file) {

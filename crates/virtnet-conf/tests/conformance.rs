@@ -5,98 +5,24 @@ mod common;
 
 use virtnet_conf::{FormatFlags, NetworkDef, PortDef};
 
-const SUCCESS: &[&str] = &[
-    "dhcp6host-routed-network",
-    "empty-allow-ipv6",
-    "isolated-network",
-    "routed-network",
-    "routed-network-no-dns",
-    "open-network",
-    "nat-network",
-    "netboot-network",
-    "netboot-proxy-network",
-    "netboot-tftp",
-    "nat-network-dns-txt-record",
-    "nat-network-dns-srv-record",
-    "nat-network-dns-srv-records",
-    "nat-network-dns-srv-record-minimal",
-    "nat-network-dns-hosts",
-    "nat-network-dns-forward-plain",
-    "nat-network-dns-forwarders",
-    "nat-network-dns-forwarder-no-resolv",
-    "nat-network-forward-nat-ipv6",
-    "nat-network-forward-nat-address",
-    "nat-network-forward-nat-no-address",
-    "nat-network-mtu",
-    "8021Qbh-net",
-    "direct-net",
-    "host-bridge-net",
-    "vepa-net",
-    "bandwidth-network",
-    "openvswitch-net",
-    "passthrough-pf",
-    "hostdev",
-    "hostdev-pf",
-    "hostdev-pf-driver-model",
-    "passthrough-address-crash",
-    "nat-network-explicit-flood",
-    "host-bridge-no-flood",
-    "metadata",
-    "set-mtu",
-    "dnsmasq-options",
-    "leasetime-seconds",
-    "leasetime-minutes",
-    "leasetime-hours",
-    "leasetime-infinite",
-    "isolated-ports",
-];
-
-const INACTIVE: &[&str] = &["passthrough-pf", "hostdev-pf", "hostdev-pf-driver-model"];
-
-/// Must-fail cases and the message libvirt gives for each.
-const MUST_FAIL: &[(&str, &str)] = &[
-    (
-        "routed-network-no-dns-extra-elements",
-        "XML error: Extra data in disabled network 'local'",
-    ),
-    (
-        "open-network-with-forward-dev",
-        "XML error: forward dev not allowed for network 'open' with forward mode='open'",
-    ),
-    (
-        "hostdev-duplicate",
-        "XML error: PCI device '0000:03:00.3' can only be listed once in network hostdev",
-    ),
-    (
-        "passthrough-duplicate",
-        "XML error: interface 'eth3' can only be listed once in network passthrough-duplicate",
-    ),
-];
-
-const PORTS: &[&str] = &[
-    "plug-none",
-    "plug-bridge",
-    "plug-bridge-basic",
-    "plug-bridge-mactbl",
-    "plug-direct",
-    "plug-hostdev-pci",
-    "plug-hostdev-pci-unmanaged",
-    "plug-network",
-    "plug-network-basic",
-];
+use virtnet_corpus::{
+    NETWORKPORT as PORTS, NETWORKXML2XML as SUCCESS, NETWORKXML2XML_INACTIVE as INACTIVE,
+    NETWORKXML2XML_MUST_FAIL as MUST_FAIL,
+};
 
 #[test]
 fn networkxml2xml_round_trips() {
-    let Some(dir) = common::conformance_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     assert_eq!(SUCCESS.len(), 43);
     let mut failures = Vec::new();
     for name in SUCCESS {
-        let input = common::read_linked(&dir.join("networkxml2xmlin").join(format!("{name}.xml")));
+        let input =
+            virtnet_corpus::read_linked(&dir.join("networkxml2xmlin").join(format!("{name}.xml")));
         let expected =
-            common::read_linked(&dir.join("networkxml2xmlout").join(format!("{name}.xml")));
+            virtnet_corpus::read_linked(&dir.join("networkxml2xmlout").join(format!("{name}.xml")));
         let (input, expected) = match (input, expected) {
             (Ok(i), Ok(e)) => (i, e),
             (i, e) => {
@@ -134,20 +60,21 @@ fn networkxml2xml_round_trips() {
 
 #[test]
 fn networkxml2xml_must_fail() {
-    let Some(dir) = common::conformance_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut failures = Vec::new();
     for (name, message) in MUST_FAIL {
-        let input =
-            match common::read_linked(&dir.join("networkxml2xmlin").join(format!("{name}.xml"))) {
-                Ok(i) => i,
-                Err(e) => {
-                    failures.push(format!("{name}: cannot read case: {e}"));
-                    continue;
-                }
-            };
+        let input = match virtnet_corpus::read_linked(
+            &dir.join("networkxml2xmlin").join(format!("{name}.xml")),
+        ) {
+            Ok(i) => i,
+            Err(e) => {
+                failures.push(format!("{name}: cannot read case: {e}"));
+                continue;
+            }
+        };
         match NetworkDef::parse(&input) {
             Ok(_) => failures.push(format!("{name}: parsed but must fail")),
             Err(e) if e.to_string() == *message => {}
@@ -166,13 +93,13 @@ fn networkxml2xml_must_fail() {
 
 #[test]
 fn networkport_round_trips() {
-    let Some(dir) = common::conformance_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut failures = Vec::new();
     for name in PORTS {
-        let input = match common::read_linked(
+        let input = match virtnet_corpus::read_linked(
             &dir.join("virnetworkportxml2xmldata")
                 .join(format!("{name}.xml")),
         ) {
@@ -207,8 +134,8 @@ fn networkport_round_trips() {
 /// and formatting must be stable.
 #[test]
 fn networkxml2conf_inputs_parse() {
-    let Some(dir) = common::conformance_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut failures = Vec::new();
@@ -228,7 +155,7 @@ fn networkxml2conf_inputs_parse() {
                 .and_then(|n| n.to_str())
                 .unwrap_or("?")
                 .to_string();
-            let input = match common::read_linked(&p) {
+            let input = match virtnet_corpus::read_linked(&p) {
                 Ok(i) => i,
                 Err(e) => {
                     failures.push(format!("{sub}/{name}: {e}"));

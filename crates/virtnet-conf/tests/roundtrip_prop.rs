@@ -3,8 +3,6 @@
 //! definitions and for every input of libvirt's corpus. Also: parsing
 //! arbitrary text never panics.
 
-mod common;
-
 use proptest::prelude::*;
 use virtnet_conf::{FormatFlags, NetworkDef, PortDef};
 
@@ -295,8 +293,8 @@ proptest! {
 
 #[test]
 fn corpus_inputs_are_fixed_points() {
-    let Some(dir) = common::conformance_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut count = 0;
@@ -314,7 +312,7 @@ fn corpus_inputs_are_fixed_points() {
             if p.extension().and_then(|x| x.to_str()) != Some("xml") {
                 continue;
             }
-            let xml = common::read_linked(&p).unwrap_or_default();
+            let xml = virtnet_corpus::read_linked(&p).unwrap_or_default();
             if let Err(e) = fixed_point(&xml) {
                 panic!("{}: {e}", p.display());
             }

@@ -1,52 +1,12 @@
 //! libvirt's own networkxml2confdata cases: network XML → dnsmasq conf file
 //! and dhcp hostsfile, compared byte for byte.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use virtnet_conf::NetworkDef;
 use virtnet_dnsmasq::{DnsmasqConfig, Options};
 
-/// The 27 cases of the corpus manifest.
-const CASES: &[&str] = &[
-    "isolated-network",
-    "netboot-network",
-    "netboot-proxy-network",
-    "netboot-tftp",
-    "nat-network-dns-srv-record-minimal",
-    "nat-network-name-with-quotes",
-    "routed-network",
-    "routed-network-no-dns",
-    "open-network",
-    "nat-network",
-    "nat-network-dns-txt-record",
-    "nat-network-dns-srv-record",
-    "nat-network-dns-hosts",
-    "nat-network-dns-forward-plain",
-    "nat-network-dns-forwarders",
-    "nat-network-dns-forwarder-no-resolv",
-    "nat-network-dns-local-domain",
-    "nat-network-mtu",
-    "dhcp6-network",
-    "dhcp6-nat-network",
-    "dhcp6host-routed-network",
-    "ptr-domains-auto",
-    "dnsmasq-options",
-    "leasetime-seconds",
-    "leasetime-minutes",
-    "leasetime-hours",
-    "leasetime-infinite",
-];
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/libvirt-11.3.0")
-        }
-    };
-    let dir = dir.join("networkxml2confdata");
-    dir.is_dir().then_some(dir)
-}
+use virtnet_corpus::NETWORKXML2CONF as CASES;
 
 fn run_case(dir: &Path, name: &str) -> Result<(), String> {
     let read = |ext: &str| std::fs::read_to_string(dir.join(format!("{name}.{ext}")));
@@ -81,8 +41,8 @@ fn run_case(dir: &Path, name: &str) -> Result<(), String> {
 
 #[test]
 fn networkxml2confdata() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::subdir("networkxml2confdata") else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut failures = Vec::new();

@@ -87,13 +87,9 @@ fn check_def(dnsmasq: &Path, dir: &Path, label: &str, def: &NetworkDef) -> Resul
 }
 
 fn corpus_cases() -> Vec<(String, String)> {
-    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/libvirt-11.3.0")
-        }
-    }
-    .join("networkxml2confdata");
+    let Some(dir) = virtnet_corpus::subdir("networkxml2confdata") else {
+        return Vec::new();
+    };
     xml_files(&dir, "corpus")
 }
 

@@ -118,16 +118,6 @@ fn batches_match_golden_files() {
     );
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance/libvirt-11.3.0"),
-    };
-    let dir = dir.join("networkxml2firewalldata");
-    dir.is_dir().then_some(dir)
-}
-
 /// One rule in a comparable form: its table family, libvirt chain, match
 /// terms (sorted) and statement.
 type Canon = (String, Vec<String>, String);
@@ -329,7 +319,7 @@ fn our_rules(batch: &Value, bridge: &str) -> BTreeMap<(String, String), Vec<Cano
 
 #[test]
 fn rules_match_libvirt_nftables_backend() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = virtnet_corpus::subdir("networkxml2firewalldata") else {
         eprintln!(
             "skipped: rules_match_libvirt_nftables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)"
         );
@@ -439,7 +429,7 @@ fn our_host_services(batch: &Value) -> Vec<(String, String, String, u16)> {
 
 #[test]
 fn host_services_match_libvirt_iptables_backend() {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = virtnet_corpus::subdir("networkxml2firewalldata") else {
         eprintln!(
             "skipped: host_services_match_libvirt_iptables_backend: libvirt corpus not found (set VIRTNET_CONFORMANCE_DIR)"
         );

@@ -3,114 +3,13 @@
 //! dnsmasq conf and hostsfile of each network, and networkport round
 //! trips, all through the built binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// `networkxml2xmlin` -> `networkxml2xmlout` cases; `true` = INACTIVE.
-const XML2XML: &[(&str, bool)] = &[
-    ("dhcp6host-routed-network", false),
-    ("empty-allow-ipv6", false),
-    ("isolated-network", false),
-    ("routed-network", false),
-    ("routed-network-no-dns", false),
-    ("open-network", false),
-    ("nat-network", false),
-    ("netboot-network", false),
-    ("netboot-proxy-network", false),
-    ("netboot-tftp", false),
-    ("nat-network-dns-txt-record", false),
-    ("nat-network-dns-srv-record", false),
-    ("nat-network-dns-srv-records", false),
-    ("nat-network-dns-srv-record-minimal", false),
-    ("nat-network-dns-hosts", false),
-    ("nat-network-dns-forward-plain", false),
-    ("nat-network-dns-forwarders", false),
-    ("nat-network-dns-forwarder-no-resolv", false),
-    ("nat-network-forward-nat-ipv6", false),
-    ("nat-network-forward-nat-address", false),
-    ("nat-network-forward-nat-no-address", false),
-    ("nat-network-mtu", false),
-    ("8021Qbh-net", false),
-    ("direct-net", false),
-    ("host-bridge-net", false),
-    ("vepa-net", false),
-    ("bandwidth-network", false),
-    ("openvswitch-net", false),
-    ("passthrough-pf", true),
-    ("hostdev", false),
-    ("hostdev-pf", true),
-    ("hostdev-pf-driver-model", true),
-    ("passthrough-address-crash", false),
-    ("nat-network-explicit-flood", false),
-    ("host-bridge-no-flood", false),
-    ("metadata", false),
-    ("set-mtu", false),
-    ("dnsmasq-options", false),
-    ("leasetime-seconds", false),
-    ("leasetime-minutes", false),
-    ("leasetime-hours", false),
-    ("leasetime-infinite", false),
-    ("isolated-ports", false),
-];
-
-const MUST_FAIL: &[&str] = &[
-    "routed-network-no-dns-extra-elements",
-    "open-network-with-forward-dev",
-    "hostdev-duplicate",
-    "passthrough-duplicate",
-];
-
-const CONFDATA: &[&str] = &[
-    "isolated-network",
-    "netboot-network",
-    "netboot-proxy-network",
-    "netboot-tftp",
-    "nat-network-dns-srv-record-minimal",
-    "nat-network-name-with-quotes",
-    "routed-network",
-    "routed-network-no-dns",
-    "open-network",
-    "nat-network",
-    "nat-network-dns-txt-record",
-    "nat-network-dns-srv-record",
-    "nat-network-dns-hosts",
-    "nat-network-dns-forward-plain",
-    "nat-network-dns-forwarders",
-    "nat-network-dns-forwarder-no-resolv",
-    "nat-network-dns-local-domain",
-    "nat-network-mtu",
-    "dhcp6-network",
-    "dhcp6-nat-network",
-    "dhcp6host-routed-network",
-    "ptr-domains-auto",
-    "dnsmasq-options",
-    "leasetime-seconds",
-    "leasetime-minutes",
-    "leasetime-hours",
-    "leasetime-infinite",
-];
-
-const PORTS: &[&str] = &[
-    "plug-none",
-    "plug-bridge",
-    "plug-bridge-basic",
-    "plug-bridge-mactbl",
-    "plug-direct",
-    "plug-hostdev-pci",
-    "plug-hostdev-pci-unmanaged",
-    "plug-network",
-    "plug-network-basic",
-];
-
-fn corpus() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VIRTNET_CONFORMANCE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/libvirt-11.3.0")
-        }
-    };
-    dir.join("MANIFEST.md").is_file().then_some(dir)
-}
+use virtnet_corpus::{
+    NETWORKPORT, NETWORKXML2CONF, NETWORKXML2XML, NETWORKXML2XML_INACTIVE,
+    NETWORKXML2XML_MUST_FAIL, resolve,
+};
 
 fn lint(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_virtnet"))
@@ -120,21 +19,6 @@ fn lint(args: &[&str], file: &Path) -> Output {
         .env_remove("VIRTNET_DEFAULT_URI")
         .output()
         .expect("run virtnet")
-}
-
-/// The corpus keeps some files as symbolic links written out as text
-/// (`../networkxml2confdata/x.xml`): follow them.
-fn resolve(path: &Path) -> PathBuf {
-    let mut p = path.to_path_buf();
-    for _ in 0..4 {
-        match std::fs::read_to_string(&p) {
-            Ok(t) if !t.contains('<') && t.trim().ends_with(".xml") && !t.trim().contains('\n') => {
-                p = p.parent().unwrap_or(Path::new(".")).join(t.trim());
-            }
-            _ => break,
-        }
-    }
-    p
 }
 
 fn read(path: &Path) -> String {
@@ -147,17 +31,21 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn libvirt_corpus_through_net_lint() {
-    let Some(dir) = corpus() else {
-        eprintln!("skipped: libvirt conformance corpus not found (set VIRTNET_CONFORMANCE_DIR)");
+    let Some(dir) = virtnet_corpus::dir() else {
+        eprintln!("{}", virtnet_corpus::MISSING);
         return;
     };
     let mut failures = Vec::new();
     let mut checked = 0;
 
-    for (name, inactive) in XML2XML {
+    for name in NETWORKXML2XML {
         let input = resolve(&dir.join("networkxml2xmlin").join(format!("{name}.xml")));
         let want = read(&dir.join("networkxml2xmlout").join(format!("{name}.xml")));
-        let args: &[&str] = if *inactive { &["--inactive"] } else { &[] };
+        let args: &[&str] = if NETWORKXML2XML_INACTIVE.contains(name) {
+            &["--inactive"]
+        } else {
+            &[]
+        };
         let out = lint(args, &input);
         checked += 1;
         if !out.status.success() || text(&out.stdout) != want {
@@ -170,7 +58,7 @@ fn libvirt_corpus_through_net_lint() {
         }
     }
 
-    for name in MUST_FAIL {
+    for (name, _) in NETWORKXML2XML_MUST_FAIL {
         let input = dir.join("networkxml2xmlin").join(format!("{name}.xml"));
         let out = lint(&[], &input);
         checked += 1;
@@ -185,7 +73,7 @@ fn libvirt_corpus_through_net_lint() {
     }
 
     let state = ["--state-dir", "/var/lib/libvirt/dnsmasq"];
-    for name in CONFDATA {
+    for name in NETWORKXML2CONF {
         let input = resolve(&dir.join("networkxml2confdata").join(format!("{name}.xml")));
         let want_conf = read(&dir.join("networkxml2confdata").join(format!("{name}.conf")));
         let out = lint(&["--dnsmasq-conf", state[0], state[1]], &input);
@@ -218,7 +106,7 @@ fn libvirt_corpus_through_net_lint() {
         }
     }
 
-    for name in PORTS {
+    for name in NETWORKPORT {
         let input = resolve(
             &dir.join("virnetworkportxml2xmldata")
                 .join(format!("{name}.xml")),
