@@ -8,8 +8,8 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    ErrorMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -120,14 +120,13 @@ impl NetlinkSocket {
         }
     }
 
-    /// Sends a request that expects only an acknowledgement.
-    pub(crate) fn request_ack(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-        ctx: &Ctx<'_>,
-    ) -> Result<(), NetlinkError> {
-        let seq = self.send(msg, flags | NLM_F_ACK, ctx)?;
+    /// Waits for the replies to request `seq` and hands each, in order, to
+    /// `on_reply` until it returns a result. Replies to earlier requests
+    /// (stale sequence numbers) are skipped.
+    fn replies<T, F>(&mut self, seq: u32, ctx: &Ctx<'_>, mut on_reply: F) -> Result<T, NetlinkError>
+    where
+        F: FnMut(NetlinkMessage<RouteNetlinkMessage>) -> Option<Result<T, NetlinkError>>,
+    {
         let deadline = Instant::now() + self.timeout;
         loop {
             let buf = self.recv(deadline, ctx)?;
@@ -140,20 +139,29 @@ impl NetlinkSocket {
                     continue;
                 }
                 log::trace!("netlink << seq {seq}: {packet:?}");
-                let flags = packet.header.flags;
-                match packet.payload {
-                    NetlinkPayload::Error(err) => match err.code {
-                        None => return Ok(()),
-                        Some(_) => {
-                            let ext = ext_ack_message(flags, &err.header);
-                            return Err(kernel(ctx, err.to_io(), ext));
-                        }
-                    },
-                    NetlinkPayload::Done(_) => return Ok(()),
-                    _ => continue,
+                if let Some(result) = on_reply(packet) {
+                    return result;
                 }
             }
         }
+    }
+
+    /// Sends a request that expects only an acknowledgement.
+    pub(crate) fn request_ack(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), NetlinkError> {
+        let seq = self.send(msg, flags | NLM_F_ACK, ctx)?;
+        self.replies(seq, ctx, |packet| {
+            let flags = packet.header.flags;
+            match packet.payload {
+                NetlinkPayload::Error(err) => Some(acknowledgement(ctx, flags, err)),
+                NetlinkPayload::Done(_) => Some(Ok(())),
+                _ => None,
+            }
+        })
     }
 
     /// Sends a request that returns exactly one message (e.g. RTM_GETLINK by
@@ -164,34 +172,22 @@ impl NetlinkSocket {
         ctx: &Ctx<'_>,
     ) -> Result<Option<RouteNetlinkMessage>, NetlinkError> {
         let seq = self.send(msg, 0, ctx)?;
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let buf = self.recv(deadline, ctx)?;
-            for packet in parse_all(&buf, ctx)? {
-                if packet.header.sequence_number != seq {
-                    log::trace!(
-                        "netlink << stale seq {} (want {seq}) ignored",
-                        packet.header.sequence_number
-                    );
-                    continue;
-                }
-                log::trace!("netlink << seq {seq}: {packet:?}");
-                let flags = packet.header.flags;
-                match packet.payload {
-                    NetlinkPayload::InnerMessage(m) => return Ok(Some(m)),
-                    NetlinkPayload::Error(err) => {
-                        let io = err.to_io();
-                        if matches!(io.raw_os_error(), Some(libc::ENODEV) | Some(libc::ENOENT)) {
-                            return Ok(None);
-                        }
-                        let ext = ext_ack_message(flags, &err.header);
-                        return Err(kernel(ctx, io, ext));
+        self.replies(seq, ctx, |packet| {
+            let flags = packet.header.flags;
+            match packet.payload {
+                NetlinkPayload::InnerMessage(m) => Some(Ok(Some(m))),
+                NetlinkPayload::Error(err) => {
+                    let io = err.to_io();
+                    if matches!(io.raw_os_error(), Some(libc::ENODEV) | Some(libc::ENOENT)) {
+                        return Some(Ok(None));
                     }
-                    NetlinkPayload::Done(_) => return Ok(None),
-                    _ => continue,
+                    let ext = ext_ack_message(flags, &err.header);
+                    Some(Err(kernel(ctx, io, ext)))
                 }
+                NetlinkPayload::Done(_) => Some(Ok(None)),
+                _ => None,
             }
-        }
+        })
     }
 
     /// Dumps a table (links, addresses, routes). Retries a dump the kernel
@@ -221,37 +217,35 @@ impl NetlinkSocket {
         ctx: &Ctx<'_>,
     ) -> Result<(Vec<RouteNetlinkMessage>, bool), NetlinkError> {
         let seq = self.send(msg, NLM_F_DUMP, ctx)?;
-        let deadline = Instant::now() + self.timeout;
         let mut out = Vec::new();
         let mut interrupted = false;
-        loop {
-            let buf = self.recv(deadline, ctx)?;
-            for packet in parse_all(&buf, ctx)? {
-                if packet.header.sequence_number != seq {
-                    log::trace!(
-                        "netlink << stale seq {} (want {seq}) ignored",
-                        packet.header.sequence_number
-                    );
-                    continue;
-                }
-                log::trace!("netlink << seq {seq}: {packet:?}");
-                let flags = packet.header.flags;
-                if flags & NLM_F_DUMP_INTR != 0 {
-                    interrupted = true;
-                }
-                match packet.payload {
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    NetlinkPayload::Done(_) => return Ok((out, interrupted)),
-                    NetlinkPayload::Error(err) => {
-                        if err.code.is_none() {
-                            return Ok((out, interrupted));
-                        }
-                        let ext = ext_ack_message(flags, &err.header);
-                        return Err(kernel(ctx, err.to_io(), ext));
-                    }
-                    _ => {}
-                }
+        self.replies(seq, ctx, |packet| {
+            let flags = packet.header.flags;
+            if flags & NLM_F_DUMP_INTR != 0 {
+                interrupted = true;
             }
+            match packet.payload {
+                NetlinkPayload::InnerMessage(m) => {
+                    out.push(m);
+                    None
+                }
+                NetlinkPayload::Done(_) => Some(Ok(())),
+                NetlinkPayload::Error(err) => Some(acknowledgement(ctx, flags, err)),
+                _ => None,
+            }
+        })?;
+        Ok((out, interrupted))
+    }
+}
+
+/// The outcome an NLMSG_ERROR reply carries: success (an ACK) or the
+/// kernel's error with its extended-ack text.
+fn acknowledgement(ctx: &Ctx<'_>, flags: u16, err: ErrorMessage) -> Result<(), NetlinkError> {
+    match err.code {
+        None => Ok(()),
+        Some(_) => {
+            let ext = ext_ack_message(flags, &err.header);
+            Err(kernel(ctx, err.to_io(), ext))
         }
     }
 }
