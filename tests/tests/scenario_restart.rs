@@ -3,7 +3,8 @@
 //! re-adopts every network without touching what is still in place (no
 //! packet lost, same rules with the same handles, same dnsmasq), and
 //! repairs what vanished while it was down (a deleted bridge, a killed
-//! dnsmasq, a flushed firewall), saying so in its log.
+//! dnsmasq, a flushed firewall), saying so in its log. A second daemon
+//! started on the same directories is refused and disturbs nothing.
 
 // Test code: a failing step should panic right there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -298,4 +299,42 @@ fn restart_repairs_what_vanished_while_down() {
         host.assert_no_trace(name, bridge);
     }
     eprintln!("repair scenario: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn a_second_daemon_on_the_same_directories_is_refused() {
+    or_skip!(require_all(None));
+    let Some(host) = host_with_two_networks() else {
+        return;
+    };
+    let rules = Ruleset::read(&host.ns);
+    let dnsmasqs = all_dnsmasqs(&host.daemon);
+    let binary = virtnet_tests::daemon::locate_binary("virtnetd", "VIRTNETD_BIN").unwrap();
+    let second = host
+        .ns
+        .command(&binary)
+        .arg("--config-dir")
+        .arg(host.daemon.config_dir())
+        .arg("--run-dir")
+        .arg(host.daemon.run_dir())
+        .arg("--state-dir")
+        .arg(host.daemon.state_dir())
+        .arg("--no-default-network")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("virtnetd: error: another virtnetd is running with run directory"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    // The first daemon still owns its socket, networks, rules and dnsmasqs.
+    assert_both_active(&host);
+    assert_eq!(Ruleset::read(&host.ns), rules);
+    assert_eq!(all_dnsmasqs(&host.daemon), dnsmasqs);
+    for (name, bridge) in [NAT, ROUTE] {
+        Client::Virtnet.ok(&host.daemon, &["net-destroy", name]);
+        host.assert_no_trace(name, bridge);
+    }
 }

@@ -109,7 +109,19 @@ fn lease_helper() -> Option<PathBuf> {
     helper.is_file().then_some(helper)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line; no backtrace, whatever
+            // RUST_BACKTRACE says.
+            eprintln!("virtnetd: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // Every client connection is a thread; glibc would give each its own
     // malloc arena (tens of MiB of address space, a few hundred KiB of
     // resident memory each). One arena serves a daemon this size: its
