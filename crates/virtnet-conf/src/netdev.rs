@@ -13,7 +13,14 @@ fn none_err(kind: ErrorKind, msg: impl Into<String>) -> Error {
     Error::new(kind, ErrorDomain::None, msg)
 }
 
-fn parse_rate(node: Node, allow_floor: bool) -> Result<BandwidthRate, Error> {
+/// Parse `<inbound>` or `<outbound>` with libvirt's checks (which look at
+/// which attributes are present). The rate is then reduced to what has an
+/// effect, which is also all libvirt formats: `peak` and `burst` shape
+/// only together with a non-zero `average`, and a rate with neither an
+/// `average` nor a `floor` is no rate at all. Without this, `average='0'
+/// peak='4000' floor='2000'` would be written back without its `average`,
+/// as XML that no longer parses, and the definition would not load again.
+fn parse_rate(node: Node, allow_floor: bool) -> Result<Option<BandwidthRate>, Error> {
     let average = xml::prop_ulonglong(node, "average", 10)?;
     let peak = xml::prop_ulonglong(node, "peak", 10)?;
     let burst = xml::prop_ulonglong(node, "burst", 10)?;
@@ -36,17 +43,23 @@ fn parse_rate(node: Node, allow_floor: bool) -> Result<BandwidthRate, Error> {
             "floor attribute is not supported for this config",
         ));
     }
-    Ok(BandwidthRate {
-        average: average.unwrap_or(0),
-        peak: peak.unwrap_or(0),
-        burst: burst.unwrap_or(0),
-        floor: floor.unwrap_or(0),
-    })
+    let average = average.unwrap_or(0);
+    let floor = floor.unwrap_or(0);
+    if average == 0 && floor == 0 {
+        return Ok(None);
+    }
+    let shaped = |v: Option<u64>| if average == 0 { 0 } else { v.unwrap_or(0) };
+    Ok(Some(BandwidthRate {
+        average,
+        peak: shaped(peak),
+        burst: shaped(burst),
+        floor,
+    }))
 }
 
 /// Parse `<bandwidth>`. `class_id` says whether `classID` is allowed in this
 /// context; the returned class id is `None` when absent. The bandwidth is
-/// `None` when neither `<inbound>` nor `<outbound>` is present.
+/// `None` when neither `<inbound>` nor `<outbound>` sets a rate.
 pub(crate) fn parse_bandwidth(
     node: Node,
     allow_class_id: bool,
@@ -60,11 +73,12 @@ pub(crate) fn parse_bandwidth(
         ));
     }
     let inbound = match xml::subelement(node, "inbound") {
-        Some(n) => Some(parse_rate(n, allow_floor)?),
+        Some(n) => parse_rate(n, allow_floor)?,
         None => None,
     };
     let outbound = match xml::subelement(node, "outbound") {
-        Some(n) => Some(parse_rate(n, false)?),
+        // libvirt allows no floor on <outbound>.
+        Some(n) => parse_rate(n, false)?,
         None => None,
     };
     let bw = if inbound.is_some() || outbound.is_some() {

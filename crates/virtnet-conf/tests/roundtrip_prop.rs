@@ -69,9 +69,11 @@ fn uuid() -> impl Strategy<Value = String> {
 
 fn bandwidth() -> impl Strategy<Value = String> {
     (
-        1u64..100000,
-        prop::option::of(1u64..100000),
-        prop::option::of(1u64..10000),
+        // Zero is in range on purpose: libvirt accepts `average='0'` with a
+        // `peak` or `burst`, and the output must still parse.
+        0u64..100000,
+        prop::option::of(0u64..100000),
+        prop::option::of(0u64..10000),
         any::<bool>(),
     )
         .prop_map(|(avg, peak, burst, out)| {
