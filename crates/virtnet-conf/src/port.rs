@@ -106,7 +106,9 @@ impl PortPlug {
 /// A network port definition (`virNetworkPortDef`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PortDef {
-    /// The port's UUID.
+    /// The port's UUID. Nil only in a port being created with
+    /// [`PortDef::parse_for_create`] that left it out: the network assigns
+    /// one.
     pub uuid: Uuid,
     /// Owning domain's name.
     pub owner_name: String,
@@ -218,13 +220,19 @@ impl PortDef {
         Self::parse_with(xml_text, true)
     }
 
-    /// Parse a port to be created: like [`PortDef::parse`], but `<mac>`
-    /// may be left out (the network assigns one).
+    /// Parse a port to be created: like [`PortDef::parse`], but `<uuid>`
+    /// and `<mac>` may be left out, for the network to assign. A missing
+    /// uuid is the nil UUID here, a missing MAC `None`.
     pub fn parse_for_create(xml_text: &str) -> Result<PortDef, Error> {
         Self::parse_with(xml_text, false)
     }
 
-    fn parse_with(xml_text: &str, require_mac: bool) -> Result<PortDef, Error> {
+    /// Whether the network is to assign this port's uuid.
+    pub fn needs_uuid(&self) -> bool {
+        self.uuid == Uuid::default()
+    }
+
+    fn parse_with(xml_text: &str, complete: bool) -> Result<PortDef, Error> {
         let doc = xml::parse_document(xml_text, "(networkport_definition)", Some("networkport"))
             .map_err(|e| {
                 if e.kind() == ErrorKind::XmlError
@@ -236,7 +244,7 @@ impl PortDef {
                     e
                 }
             })?;
-        parse_port(doc.root_element(), require_mac)
+        parse_port(doc.root_element(), complete)
     }
 
     /// Format like libvirt's `virNetworkPortDefFormat`.
@@ -245,13 +253,18 @@ impl PortDef {
     }
 }
 
-fn parse_port(root: Node, require_mac: bool) -> Result<PortDef, Error> {
+/// `complete`: the port must name its uuid and MAC (as libvirt requires of
+/// every port); otherwise either may be left out, for the network to assign.
+fn parse_port(root: Node, complete: bool) -> Result<PortDef, Error> {
     let mut def = PortDef::default();
-    let Some(uuid) = xml::child_text(root, "uuid") else {
-        return Err(internal("network port has no uuid".into()));
-    };
-    def.uuid =
-        Uuid::parse(&uuid).ok_or_else(|| internal(format!("Unable to parse UUID '{uuid}'")))?;
+    match xml::child_text(root, "uuid") {
+        Some(uuid) => {
+            def.uuid = Uuid::parse(&uuid)
+                .ok_or_else(|| internal(format!("Unable to parse UUID '{uuid}'")))?;
+        }
+        None if complete => return Err(internal("network port has no uuid".into())),
+        None => {}
+    }
     let Some(owner_name) = nested_text(root, "owner", "name") else {
         return Err(internal("network port has no owner name".into()));
     };
@@ -273,7 +286,7 @@ fn parse_port(root: Node, require_mac: bool) -> Result<PortDef, Error> {
                     .ok_or_else(|| internal(format!("Unable to parse MAC '{mac}'")))?,
             );
         }
-        None if require_mac => return Err(internal("network port has no mac".into())),
+        None if complete => return Err(internal("network port has no mac".into())),
         None => {}
     }
     if let Some(d) = root.children().find(|n| {
@@ -575,5 +588,25 @@ mod create_tests {
         let p = PortDef::parse_for_create(NO_MAC).unwrap();
         assert_eq!(p.mac, None);
         assert!(!p.to_xml().contains("<mac"));
+    }
+
+    #[test]
+    fn a_port_to_create_may_leave_out_its_uuid() {
+        let xml = "<networkport><owner><name>vm1</name>\
+            <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner>\
+            <mac address='52:54:00:11:22:33'/></networkport>";
+        assert_eq!(
+            PortDef::parse(xml).unwrap_err().to_string(),
+            "internal error: network port has no uuid"
+        );
+        let p = PortDef::parse_for_create(xml).unwrap();
+        assert!(p.needs_uuid());
+        assert!(!PortDef::parse_for_create(NO_MAC).unwrap().needs_uuid());
+        // A uuid that is there must still be one.
+        let bad = xml.replace("<owner>", "<uuid>nope</uuid><owner>");
+        assert_eq!(
+            PortDef::parse_for_create(&bad).unwrap_err().to_string(),
+            "internal error: Unable to parse UUID 'nope'"
+        );
     }
 }

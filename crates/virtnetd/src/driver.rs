@@ -1366,6 +1366,9 @@ impl Driver {
         let persistent = request.device.as_ref().is_some_and(|d| d.persistent);
         let port = if reclaim {
             // A hypervisor reclaiming a port it already plugged: count it.
+            if request.needs_uuid() {
+                return Err(Error::Internal("network port has no uuid".into()));
+            }
             if obj.ports.iter().any(|p| p.uuid == request.uuid) {
                 return Err(Error::PortExists(request.uuid.to_string()));
             }

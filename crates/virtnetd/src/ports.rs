@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use rand::RngCore;
 use virtnet_conf::{
     ForwardDevice, ForwardMode, MacAddr, MacvlanMode, NetworkDef, PortDef, PortDeviceKind,
-    PortPlug, TristateBool, VirtPortProfile, VirtPortType, defaults,
+    PortPlug, TristateBool, Uuid, VirtPortProfile, VirtPortType, defaults,
 };
 use virtnet_host::MacAddr as HostMac;
 use virtnet_host::bandwidth::FloorPool;
@@ -55,6 +55,17 @@ pub fn allocate(
         })?),
         None => net.port_group(None).cloned(),
     };
+
+    // A port created without a uuid gets a fresh one (libvirt requires
+    // the caller to choose it).
+    if port.needs_uuid() {
+        port.uuid = loop {
+            let u = Uuid::new_v4(rng);
+            if !others.iter().any(|o| o.uuid == u) {
+                break u;
+            }
+        };
+    }
 
     match port.mac {
         Some(mac) => {

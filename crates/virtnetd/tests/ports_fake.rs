@@ -441,3 +441,38 @@ fn a_port_whose_tap_vanished_is_released() {
     );
     d.destroy_all();
 }
+
+#[test]
+fn a_port_created_without_uuid_or_mac_gets_both() {
+    let w = World::new("nouuid");
+    let d = w.driver();
+    let n = start(
+        &d,
+        "<network><name>n1</name><forward mode='nat'/><bridge name='vnbr1'/>\
+         <ip address='192.168.51.1' prefix='24'/></network>",
+    );
+    let bare = "<networkport><owner><name>vm1</name>\
+                <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner></networkport>";
+    let (_, u1) = d.port_create(&n, bare, 0).unwrap();
+    let (_, u2) = d.port_create(&n, bare, 0).unwrap();
+    assert_ne!(u1, Uuid::default());
+    assert_ne!(u1, u2);
+    // Version 4, variant 1, like the uuids libvirt generates.
+    assert_eq!(u1.0[6] >> 4, 4);
+    assert_eq!(u1.0[8] >> 6, 2);
+    let p1 = d.port(&n, &u1).unwrap();
+    assert_eq!(p1.uuid, u1);
+    assert!(p1.mac.is_some());
+    assert!(p1.to_xml().contains(&format!("<uuid>{u1}</uuid>")));
+    assert_eq!(d.ports(&n).unwrap().len(), 2);
+    // Reclaiming names a port that exists: it must say which.
+    let reclaim = bare.replace(
+        "</owner>",
+        "</owner><mac address='52:54:00:00:00:0b'/><plug type='network' bridge='vnbr1'/>",
+    );
+    assert_eq!(
+        d.port_create(&n, &reclaim, 1).unwrap_err().to_string(),
+        "internal error: network port has no uuid"
+    );
+    assert_eq!(d.ports(&n).unwrap().len(), 2);
+}
