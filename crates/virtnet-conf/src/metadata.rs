@@ -668,6 +668,11 @@ impl crate::NetworkDef {
                     }
                     None => None,
                 };
+                // As libvirt: <metadata> is made when an element is set, and
+                // stays, possibly empty, when the last one is removed.
+                if new.is_none() && self.metadata.is_none() {
+                    return Ok(());
+                }
                 let md = self.metadata.get_or_insert_with(|| XmlElement {
                     name: "metadata".to_string(),
                     ..XmlElement::default()
@@ -677,9 +682,6 @@ impl crate::NetworkDef {
                 );
                 if let Some(el) = new {
                     md.children.push(XmlNode::Element(el));
-                }
-                if md.children.is_empty() {
-                    self.metadata = None;
                 }
                 Ok(())
             }

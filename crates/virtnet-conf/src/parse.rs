@@ -1166,10 +1166,10 @@ pub(crate) fn parse_network(root: Node, status: bool) -> Result<NetworkDef, Erro
     }
     check_forward_mode(&def, stp.is_some())?;
 
+    // Kept even when nothing in it survives (elements without a namespace
+    // are dropped): libvirt then formats `<metadata/>`.
     if let Some(md) = child(root, "metadata") {
-        if md.children().any(|c| c.is_element()) {
-            def.metadata = Some(metadata::copy_metadata(md));
-        }
+        def.metadata = Some(metadata::copy_metadata(md));
     }
     for opts in root.children().filter(|c| {
         c.is_element()

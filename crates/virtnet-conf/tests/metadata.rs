@@ -77,7 +77,16 @@ fn set_element_replaces_same_namespace() {
         Some("http://other.example/"),
     )
     .unwrap();
-    assert!(d.metadata.is_none());
+    // libvirt keeps the emptied element.
+    assert!(
+        d.to_xml(FormatFlags::INACTIVE).contains("  <metadata/>\n"),
+        "{}",
+        d.to_xml(FormatFlags::INACTIVE)
+    );
+    let mut bare = NetworkDef::parse("<network><name>n</name></network>").unwrap();
+    bare.metadata_set(MetadataType::Element, None, None, Some("http://foo.org/"))
+        .unwrap();
+    assert!(bare.metadata.is_none());
     let e = d
         .metadata_set(MetadataType::Element, Some("<a/>"), Some("1bad"), Some("u"))
         .unwrap_err();
