@@ -85,6 +85,7 @@ pub mod port;
 pub mod update;
 pub mod validate;
 mod xml;
+mod xmlerror;
 
 pub use addr::{MacAddr, PciAddress, Uuid};
 pub use error::{Error, ErrorDomain, ErrorKind, Result};

@@ -76,25 +76,10 @@ pub(crate) fn parse_document<'a>(
 }
 
 fn syntax_error(text: &str, url: &str, e: &roxmltree::Error) -> Error {
-    let pos = e.pos();
-    let row = pos.row as usize;
-    let col = pos.col as usize;
-    let line = text.lines().nth(row.saturating_sub(1)).unwrap_or("");
-    let pointer: String = line
-        .chars()
-        .take(col.saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { '-' })
-        .chain(std::iter::once('^'))
-        .collect();
-    let msg = e.to_string();
-    let msg = match msg.rsplit_once(" at ") {
-        Some((m, _)) if !m.is_empty() => m.to_string(),
-        _ => msg,
-    };
     Error::new(
         ErrorKind::XmlDetail,
         ErrorDomain::Xml,
-        format!("{url}:{row}: {msg}\n{line}\n{pointer}"),
+        crate::xmlerror::format(text, url, e),
     )
 }
 
