@@ -222,6 +222,8 @@ fn scan(text: &str, end: usize) -> (Vec<Open<'_>>, bool) {
     let b = &text.as_bytes()[..end];
     let mut stack: Vec<Open<'_>> = Vec::new();
     let mut seen = false;
+    // Lines counted so far, up to byte `counted`: linear in the input.
+    let (mut line, mut counted) = (1, 0);
     let mut i = 0;
     let skip_to = |from: usize, pat: &str| -> Option<usize> {
         text[from..end].find(pat).map(|p| from + p + pat.len())
@@ -246,7 +248,8 @@ fn scan(text: &str, end: usize) -> (Vec<Open<'_>>, bool) {
         } else {
             let start = i + 1;
             let stop = name_end(b, start);
-            let line = line_of(text, i);
+            line += b[counted..i].iter().filter(|&&c| c == b'\n').count();
+            counted = i;
             // Past the attributes to this tag's '>'.
             let mut j = stop;
             let mut closed = None;
@@ -316,6 +319,15 @@ mod tests {
             .map(|o| o.name)
             .collect();
         assert_eq!(open, ["a", "e"]);
+    }
+
+    #[test]
+    fn lines_are_counted_across_many_tags() {
+        let text = format!("<a>\n{}<b>\n</c>", "<x y='1'/>\n".repeat(5000));
+        assert_eq!(
+            err(&text),
+            "(t):5003: Opening and ending tag mismatch: b line 5002 and c\n</c>\n----^"
+        );
     }
 
     #[test]
