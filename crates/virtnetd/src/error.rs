@@ -163,11 +163,51 @@ impl Error {
             | Error::System(s)
             | Error::Hook(s)
             | Error::NoSupport(s)
-            | Error::InvalidMac(s) => s.clone(),
+            | Error::InvalidMac(s) => strerror_only(s),
             Error::NoPort(u) => format!("Network port with UUID {u} does not exist"),
             Error::PortExists(u) => format!("Network port with UUID {u} already exists"),
             Error::Conf(e) => e.detail().unwrap_or_default().to_string(),
-            Error::Dnsmasq(e) => e.detail(),
+            Error::Dnsmasq(e) => strerror_only(&e.detail()),
         }
+    }
+}
+
+/// `s` without the " (os error N)" Rust appends to a system error: clients
+/// see the `strerror` text alone, as libvirt reports it.
+fn strerror_only(s: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(MARK) {
+        let after = &rest[i + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_errors_show_strerror_only() {
+        let io = std::io::Error::from_raw_os_error(libc::EEXIST);
+        let e = Error::host("b0", format!("cannot create bridge 'vbx0': {io}"));
+        assert_eq!(
+            e.detail(),
+            "network 'b0': cannot create bridge 'vbx0': File exists"
+        );
+        assert_eq!(
+            strerror_only("a (os error 1) b (os error x) c (os error 22)"),
+            "a b (os error x) c"
+        );
     }
 }
