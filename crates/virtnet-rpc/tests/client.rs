@@ -619,3 +619,25 @@ fn client_through_a_tunnel_process() {
     client.close().unwrap();
     assert!(srv.wait_disconnected(1, LIMIT));
 }
+
+#[test]
+fn busy_polling_connections_answer_calls_early_and_late_and_see_hangups() {
+    let srv = TestServer::start(
+        FakeDriver::standard(),
+        ServeOptions {
+            busy_poll: Duration::from_millis(5),
+            ..ServeOptions::default()
+        },
+    );
+    let client = Client::connect_unix(&srv.socket, &options()).unwrap();
+    // Back to back: each call lands while the connection still polls.
+    for _ in 0..50 {
+        assert_eq!(lookup(&client, "default").unwrap().net.name, "default");
+    }
+    // After the polling window: the blocking read takes it.
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(lookup(&client, "default").unwrap().net.name, "default");
+    // A hangup while polling ends the connection.
+    drop(client);
+    assert!(srv.wait_disconnected(1, LIMIT));
+}

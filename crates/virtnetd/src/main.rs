@@ -23,6 +23,8 @@ Options:
   --state-dir DIR         persistent state, dnsmasq files (default /var/lib/virtnet)
   --no-default-network    do not create the 'default' network on first start
   --dnsmasq PATH          dnsmasq binary (default: found on PATH)
+  --busy-poll-us N        how long a client's connection polls for its next call
+                          before sleeping, in microseconds (default 200; 0: never)
   -v, --verbose           log debug messages (VIRTNET_LOG=LEVEL also works)
   -h, --help              show this help
   -V, --version           show the version
@@ -33,6 +35,7 @@ struct Options {
     default_network: bool,
     dnsmasq: Option<PathBuf>,
     sysfs_root: Option<PathBuf>,
+    busy_poll: Duration,
     verbose: bool,
 }
 
@@ -42,6 +45,7 @@ fn parse_args() -> anyhow::Result<Option<Options>> {
         default_network: true,
         dnsmasq: None,
         sysfs_root: None,
+        busy_poll: virtnetd::rpcserver::DEFAULT_BUSY_POLL,
         verbose: false,
     };
     let mut args = std::env::args().skip(1);
@@ -64,6 +68,21 @@ fn parse_args() -> anyhow::Result<Option<Options>> {
             // Not in the usage: where SR-IOV functions are read (default
             // /sys), so a prepared tree can stand in for real hardware.
             "--sysfs-root" => o.sysfs_root = Some(value("--sysfs-root")?),
+            "--busy-poll-us" => {
+                let v = value("--busy-poll-us")?;
+                let us: u64 = v
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|us| *us <= 1_000_000)
+                    .with_context(|| {
+                        format!(
+                            "invalid value '{}' for --busy-poll-us: \
+                             expected microseconds from 0 to 1000000",
+                            v.display()
+                        )
+                    })?;
+                o.busy_poll = Duration::from_micros(us);
+            }
             "--no-default-network" => o.default_network = false,
             "-v" | "--verbose" => o.verbose = true,
             "-h" | "--help" => {
@@ -183,7 +202,7 @@ fn run() -> anyhow::Result<()> {
             }
         })?;
 
-    let server = Server::new(driver);
+    let server = Server::new(driver, opts.busy_poll);
     let s = server.clone();
     std::thread::Builder::new()
         .name("accept-ro".into())

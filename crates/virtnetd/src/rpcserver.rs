@@ -68,16 +68,23 @@ pub struct Server {
     driver: Arc<Driver>,
     registrations: Mutex<HashMap<i32, Registration>>,
     next_callback: AtomicI32,
+    busy_poll: std::time::Duration,
 }
+
+/// How long a connection's thread polls for the next call before it
+/// sleeps (see [`ServeOptions::busy_poll`]); `--busy-poll-us` sets it.
+pub const DEFAULT_BUSY_POLL: std::time::Duration = std::time::Duration::from_micros(200);
 
 impl Server {
     /// A server for `driver`; starts the thread that delivers the driver's
-    /// events to registered clients.
-    pub fn new(driver: Arc<Driver>) -> Arc<Server> {
+    /// events to registered clients. Each connection polls for its next
+    /// call for `busy_poll` before sleeping.
+    pub fn new(driver: Arc<Driver>, busy_poll: std::time::Duration) -> Arc<Server> {
         let server = Arc::new(Server {
             driver: driver.clone(),
             registrations: Mutex::new(HashMap::new()),
             next_callback: AtomicI32::new(1),
+            busy_poll,
         });
         let (tx, rx) = mpsc::channel::<NetworkEvent>();
         driver.events.subscribe(tx);
@@ -170,6 +177,7 @@ impl Server {
             .spawn(move || {
                 let opts = ServeOptions {
                     read_only,
+                    busy_poll: server.busy_poll,
                     ..ServeOptions::default()
                 };
                 if let Err(e) = virtnet_rpc::serve_connection(stream, &*server, &opts) {
