@@ -427,16 +427,17 @@ pub fn check_route_collision_with(
     subnets: &[IpPrefix],
     static_routes: &[IpPrefix],
 ) -> Result<Result<(), RouteCollision>, NetlinkError> {
-    let links = ops.links()?;
-    let own = links.iter().find(|l| l.name == bridge).map(|l| l.index);
+    // Single lookups, not a dump of every link: on a host with many
+    // networks that dump is most of the check's cost.
+    let own = ops.link(bridge)?.map(|l| l.index);
     let routes: Vec<RouteEntry> = ops
         .routes(Some(Family::V4))?
         .into_iter()
         .filter(|r| own.is_none() || r.oif != own)
         .collect();
     let name = |oif: Option<u32>| -> String {
-        oif.and_then(|i| links.iter().find(|l| l.index == i))
-            .map(|l| l.name.clone())
+        oif.and_then(|i| ops.link_by_index(i).ok().flatten())
+            .map(|l| l.name)
             .unwrap_or_else(|| "*".to_string())
     };
     Ok(check_route_collision(
