@@ -40,9 +40,13 @@ fn format_driver(buf: &mut Buf, d: &HostdevDriver) {
     buf.add(&s);
 }
 
+/// libvirt writes the function as `0x%d`: the same as hex for every valid
+/// function (0-7), but an address it counts as empty (domain, bus and slot
+/// zero) is not checked, and `function='0xA2'` would come back as `0x162`.
+/// Hex keeps such an address what it was.
 pub(crate) fn format_pci(buf: &mut Buf, a: &crate::addr::PciAddress, with_type: bool) {
     buf.add(&format!(
-        "<address {}domain='0x{:04x}' bus='0x{:02x}' slot='0x{:02x}' function='0x{}'/>\n",
+        "<address {}domain='0x{:04x}' bus='0x{:02x}' slot='0x{:02x}' function='0x{:x}'/>\n",
         if with_type { "type='pci' " } else { "" },
         a.domain,
         a.bus,
