@@ -37,6 +37,21 @@ pub(crate) fn parse_document<'a>(
         ..ParsingOptions::default()
     };
     let doc = Document::parse_with_options(text, opts).map_err(|e| syntax_error(text, url, &e))?;
+    // roxmltree reads a name with an empty prefix as if it had none
+    // (`<:name>` as `<name>`, `:xmlns` as a namespace declaration); libxml2
+    // keeps the colon. Such a name means something else to each: refused.
+    if let Some((off, name)) = crate::xmlerror::empty_prefix_name(text) {
+        return Err(Error::new(
+            ErrorKind::XmlDetail,
+            ErrorDomain::Xml,
+            crate::xmlerror::format_at(
+                text,
+                url,
+                &format!("Failed to parse QName '{name}'"),
+                off + name.len(),
+            ),
+        ));
+    }
     let mut depths: Vec<u32> = Vec::new();
     let mut max_depth = 0usize;
     for n in doc.descendants() {

@@ -95,21 +95,7 @@ pub(crate) fn format(text: &str, url: &str, e: &XmlError) -> String {
             (msg, offset_of(text, e.pos()))
         }
     };
-    let line_start = text[..off].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[off..].find('\n').map_or(text.len(), |i| off + i);
-    let line = &text[line_start..line_end];
-    let row = line_of(text, off);
-    if line.is_empty() && off == text.len() {
-        // libxml2 has no context to show at the very end of the input.
-        return format!("{url}:{row}: {msg}\n(null)\n^");
-    }
-    // One mark per byte, as libvirt draws it; tabs stay tabs.
-    let pointer: String = text.as_bytes()[line_start..off]
-        .iter()
-        .map(|&c| if c == b'\t' { '\t' } else { '-' })
-        .chain(std::iter::once('^'))
-        .collect();
-    format!("{url}:{row}: {msg}\n{line}\n{pointer}")
+    format_at(text, url, &msg, off)
 }
 
 /// Byte offset of a roxmltree position (1-based row, column in characters).
@@ -219,11 +205,54 @@ fn open_elements(text: &str, end: usize) -> Vec<Open<'_>> {
 
 /// The elements open at `end`, and whether any element began before it.
 fn scan(text: &str, end: usize) -> (Vec<Open<'_>>, bool) {
-    let b = &text.as_bytes()[..end];
     let mut stack: Vec<Open<'_>> = Vec::new();
     let mut seen = false;
     // Lines counted so far, up to byte `counted`: linear in the input.
     let (mut line, mut counted) = (1, 0);
+    walk_tags(text, end, |tag| match tag {
+        Tag::End { .. } => {
+            stack.pop();
+        }
+        Tag::Start {
+            at,
+            name,
+            self_closing,
+            ..
+        } => {
+            line += text.as_bytes()[counted..at]
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count();
+            counted = at;
+            if !self_closing {
+                stack.push(Open { name, line });
+            }
+            seen = true;
+        }
+    });
+    (stack, seen)
+}
+
+/// A tag met by [`walk_tags`].
+enum Tag<'a> {
+    /// `<name attributes>` or `<name attributes/>`; `at` is the offset of
+    /// its `<`, `attributes` the text between the name and the `>`.
+    Start {
+        at: usize,
+        name: &'a str,
+        attributes: (usize, &'a str),
+        self_closing: bool,
+    },
+    /// `</name>`.
+    End { at: usize, name: &'a str },
+}
+
+/// Calls `each` for every complete start and end tag before `end`, skipping
+/// comments, processing instructions, CDATA and declarations, and the
+/// insides of quoted attribute values. Stops at the first unfinished
+/// construct.
+fn walk_tags<'a>(text: &'a str, end: usize, mut each: impl FnMut(Tag<'a>)) {
+    let b = &text.as_bytes()[..end];
     let mut i = 0;
     let skip_to = |from: usize, pat: &str| -> Option<usize> {
         text[from..end].find(pat).map(|p| from + p + pat.len())
@@ -243,13 +272,17 @@ fn scan(text: &str, end: usize) -> (Vec<Open<'_>>, bool) {
         } else if rest.starts_with("<!") {
             skip_to(i + 2, ">")
         } else if rest.starts_with("</") {
-            stack.pop();
-            skip_to(i + 2, ">")
+            let next = skip_to(i + 2, ">");
+            if next.is_some() {
+                each(Tag::End {
+                    at: i,
+                    name: &text[i + 2..name_end(b, i + 2)],
+                });
+            }
+            next
         } else {
             let start = i + 1;
             let stop = name_end(b, start);
-            line += b[counted..i].iter().filter(|&&c| c == b'\n').count();
-            counted = i;
             // Past the attributes to this tag's '>'.
             let mut j = stop;
             let mut closed = None;
@@ -263,26 +296,100 @@ fn scan(text: &str, end: usize) -> (Vec<Open<'_>>, bool) {
                     _ => j += 1,
                 }
             }
-            match closed {
-                Some(gt) => {
-                    if b[gt - 1] != b'/' {
-                        stack.push(Open {
-                            name: &text[start..stop],
-                            line,
-                        });
-                    }
-                    seen = true;
-                    Some(gt + 1)
-                }
-                None => None,
-            }
+            closed.map(|gt| {
+                let self_closing = b[gt - 1] == b'/';
+                let attr_end = if self_closing { gt - 1 } else { gt };
+                each(Tag::Start {
+                    at: i,
+                    name: &text[start..stop],
+                    attributes: (stop, &text[stop..attr_end.max(stop)]),
+                    self_closing,
+                });
+                gt + 1
+            })
         };
         match next {
             Some(n) => i = n,
             None => break,
         }
     }
-    (stack, seen)
+}
+
+/// The first element or attribute name with an empty prefix (`<:a>`,
+/// `:b='1'`), and its offset. roxmltree reads `:b` as `b` and `:xmlns` as
+/// a namespace declaration; libxml2 keeps the colon in the name. `text`
+/// must be a well-formed document.
+pub(crate) fn empty_prefix_name(text: &str) -> Option<(usize, &str)> {
+    let mut found = None;
+    walk_tags(text, text.len(), |tag| {
+        if found.is_some() {
+            return;
+        }
+        match tag {
+            Tag::End { at, name } => {
+                if name.starts_with(':') {
+                    found = Some((at + 2, name));
+                }
+            }
+            Tag::Start {
+                at,
+                name,
+                attributes: (offset, attrs),
+                ..
+            } => {
+                if name.starts_with(':') {
+                    found = Some((at + 1, name));
+                    return;
+                }
+                let b = attrs.as_bytes();
+                let mut k = 0;
+                while k < b.len() {
+                    if b[k].is_ascii_whitespace() {
+                        k += 1;
+                        continue;
+                    }
+                    let name_start = k;
+                    while k < b.len() && b[k] != b'=' && !b[k].is_ascii_whitespace() {
+                        k += 1;
+                    }
+                    if attrs[name_start..k].starts_with(':') {
+                        found = Some((offset + name_start, &attrs[name_start..k]));
+                        return;
+                    }
+                    // Past '=' and the quoted value.
+                    while k < b.len() && b[k] != b'\'' && b[k] != b'"' {
+                        k += 1;
+                    }
+                    if let Some(&q) = b.get(k) {
+                        k = b[k + 1..]
+                            .iter()
+                            .position(|&c| c == q)
+                            .map_or(b.len(), |p| k + 1 + p + 1);
+                    }
+                }
+            }
+        }
+    });
+    found
+}
+
+/// An error at byte `off` of `text`, shown the way libvirt shows libxml2's.
+pub(crate) fn format_at(text: &str, url: &str, msg: &str, off: usize) -> String {
+    let line_start = text[..off].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[off..].find('\n').map_or(text.len(), |i| off + i);
+    let line = &text[line_start..line_end];
+    let row = line_of(text, off);
+    if line.is_empty() && off == text.len() {
+        // libxml2 has no context to show at the very end of the input.
+        return format!("{url}:{row}: {msg}\n(null)\n^");
+    }
+    // One mark per byte, as libvirt draws it; tabs stay tabs.
+    let pointer: String = text.as_bytes()[line_start..off]
+        .iter()
+        .map(|&c| if c == b'\t' { '\t' } else { '-' })
+        .chain(std::iter::once('^'))
+        .collect();
+    format!("{url}:{row}: {msg}\n{line}\n{pointer}")
 }
 
 #[cfg(test)]
@@ -319,6 +426,16 @@ mod tests {
             .map(|o| o.name)
             .collect();
         assert_eq!(open, ["a", "e"]);
+    }
+
+    #[test]
+    fn names_with_an_empty_prefix_are_found_and_nothing_else() {
+        let clean =
+            "<a x=':y' z=\"b :c\"><!-- <:d> --><![CDATA[<:e f=1>]]><?p :g?><b:h xmlns:b='u'/></a>";
+        assert_eq!(empty_prefix_name(clean), None);
+        assert_eq!(empty_prefix_name("<a><:b/></a>"), Some((4, ":b")));
+        assert_eq!(empty_prefix_name("<a x='1'\n :y='2'/>"), Some((10, ":y")));
+        assert_eq!(empty_prefix_name("<a :xmlns='u'/>"), Some((3, ":xmlns")));
     }
 
     #[test]
