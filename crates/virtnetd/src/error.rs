@@ -200,10 +200,13 @@ mod tests {
     #[test]
     fn system_errors_show_strerror_only() {
         let io = std::io::Error::from_raw_os_error(libc::EEXIST);
-        let e = Error::host("b0", format!("cannot create bridge 'vbx0': {io}"));
+        let e = Error::host(
+            "b0",
+            format!("cannot create macvtap device 'macvtap0': {io}"),
+        );
         assert_eq!(
             e.detail(),
-            "network 'b0': cannot create bridge 'vbx0': File exists"
+            "network 'b0': cannot create macvtap device 'macvtap0': File exists"
         );
         assert_eq!(
             strerror_only("a (os error 1) b (os error x) c (os error 22)"),

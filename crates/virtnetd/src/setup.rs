@@ -20,7 +20,9 @@ use virtnet_host::MacAddr as HostMac;
 use virtnet_host::bandwidth::{Bandwidth as HostBandwidth, Rate as HostRate};
 use virtnet_host::dnsmasq::DnsmasqSpec;
 use virtnet_host::firewall::{FirewallMode, FirewallPlan, HostServices, NatOptions};
-use virtnet_host::netlink::{AddressOptions, BridgeSpec, RouteSpec, check_route_collision_with};
+use virtnet_host::netlink::{
+    AddressOptions, BridgeSpec, NetlinkError, RouteSpec, check_route_collision_with,
+};
 use virtnet_host::sysctl;
 
 use crate::error::{Error, Result};
@@ -366,7 +368,9 @@ fn start_virtual(
         stp: def.stp,
         forward_delay: Duration::from_secs(def.delay),
     };
-    host.netlink.create_bridge(&spec).map_err(|e| herr(&e))?;
+    host.netlink
+        .create_bridge(&spec)
+        .map_err(|e| bridge_create_error(name, bridge, &e))?;
     steps.push(SetupStep::Bridge {
         name: bridge.to_string(),
     });
@@ -545,5 +549,21 @@ pub fn remove_dnsmasq_files(paths: &Paths, def: &NetworkDef) {
         if let Err(e) = store::remove_if_exists(&f) {
             log::warn!("network '{}': cannot remove {}: {e}", def.name, f.display());
         }
+    }
+}
+
+/// A refused bridge creation, in libvirt's words ("error creating bridge
+/// interface virbr0: File exists"): scripts and people match that text.
+/// Other failures (no netlink socket, no reply) name the network.
+fn bridge_create_error(network: &str, bridge: &str, e: &NetlinkError) -> Error {
+    match e {
+        NetlinkError::Kernel { source, detail, .. } => Error::System(format!(
+            "error creating bridge interface {bridge}: {source}{}",
+            detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )),
+        other => Error::host(network, other),
     }
 }
