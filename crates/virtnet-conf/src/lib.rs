@@ -67,8 +67,9 @@
 //! names over 15 bytes, MTUs outside 68–65535, repeated vlan tags, and
 //! static DHCP hosts outside their subnet or repeating a MAC, IP, DUID or
 //! name. Input is untrusted: documents over [`MAX_INPUT_BYTES`], with more
-//! than [`MAX_NODES`] nodes or deeper than [`MAX_DEPTH`] are refused, and
-//! DTDs (hence entity expansion) are rejected.
+//! than [`MAX_NODES`] nodes or deeper than [`MAX_DEPTH`] are refused, and a
+//! document type declaration may not declare entities (libvirt expands
+//! them; virtnet never does).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

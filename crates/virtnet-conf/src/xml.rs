@@ -1,5 +1,5 @@
-//! The XML layer: bounded parsing with roxmltree (no DTDs, so no entity
-//! expansion), accessors with libvirt's XPath semantics, C-style number
+//! The XML layer: bounded parsing with roxmltree (no entity declarations,
+//! so no entity expansion), accessors with libvirt's XPath semantics, C-style number
 //! parsing as libvirt's `virStrToLong_*`, escaping and an indenting buffer
 //! like libvirt's `virBuffer`.
 
@@ -31,8 +31,23 @@ pub(crate) fn parse_document<'a>(
             ),
         ));
     }
+    // A document type declaration is accepted, as libvirt accepts it, as
+    // long as it declares no entity: without `<!ENTITY` nothing can be
+    // expanded, and external DTDs are never loaded. Entity declarations
+    // are refused (libvirt expands them; a small document could expand
+    // into a huge one).
+    if let Some(off) = text.find("<!ENTITY") {
+        if text.contains("<!DOCTYPE") {
+            return Err(Error::new(
+                ErrorKind::XmlDetail,
+                ErrorDomain::Xml,
+                crate::xmlerror::format_at(text, url, "entity declarations are not accepted", off),
+            ));
+        }
+    }
     let opts = ParsingOptions {
-        allow_dtd: false,
+        // Past the check above, a DOCTYPE here declares no entity.
+        allow_dtd: true,
         nodes_limit: MAX_NODES,
         ..ParsingOptions::default()
     };
@@ -535,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_dtd_and_bounds() {
+    fn rejects_entities_and_bounds() {
         let e = parse_document(
             "<!DOCTYPE network [<!ENTITY x 'y'>]><network/>",
             "(network_definition)",
@@ -543,6 +558,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::XmlDetail);
+        // Declared in a comment, an entity still turns the DTD away: the
+        // check is on the text, before any parsing.
+        let e = parse_document(
+            "<!DOCTYPE network [<!-- <!ENTITY x 'y'> -->]><network/>",
+            "(network_definition)",
+            Some("network"),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::XmlDetail);
+        for ok in [
+            "<!DOCTYPE network><network/>",
+            "<!DOCTYPE network SYSTEM 'http://example.com/n.dtd'><network/>",
+            "<!DOCTYPE network [<!ELEMENT network ANY>]><network/>",
+            "<network><!-- <!ENTITY is just text here --></network>",
+        ] {
+            parse_document(ok, "(network_definition)", Some("network"))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
         let e = parse_document("<foo/>", "(network_definition)", Some("network")).unwrap_err();
         assert_eq!(
             e.to_string(),
