@@ -259,6 +259,59 @@ fn virtnet_and_virsh_reach_a_remote_virtnetd_over_ssh() {
     );
     assert!(!Netns::current().link_exists("vnrem0"), "and not here");
 
+    // domifaddr --source arp reads the daemon's host's ARP table (through
+    // the same ssh), not the client's.
+    let mac = "52:54:00:aa:bb:99";
+    ok(
+        &remote,
+        &virtnet,
+        &own,
+        &[
+            "attach-interface",
+            "--domain",
+            "vm1",
+            "--type",
+            "network",
+            "--source",
+            "remnet",
+            "--mac",
+            mac,
+        ],
+    );
+    remote
+        .ns
+        .ip(&[
+            "neigh",
+            "replace",
+            "10.98.0.77",
+            "lladdr",
+            mac,
+            "dev",
+            "vnrem0",
+            "nud",
+            "permanent",
+        ])
+        .unwrap();
+    let addrs = ok(
+        &remote,
+        &virtnet,
+        &own,
+        &["domifaddr", "vm1", "--source", "arp"],
+    );
+    assert!(
+        addrs.contains(&format!(" {mac}    ipv4         10.98.0.77/0\n")),
+        "{addrs}"
+    );
+    assert_eq!(
+        ok(
+            &remote,
+            &virtnet,
+            &own,
+            &["detach-interface", "vm1", "network"]
+        ),
+        "Interface detached successfully\n\n"
+    );
+
     // libvirt's scheme, the default socket (/run/virtnet/virtnetd-sock there).
     let qemu = format!(
         "qemu+ssh://root@{REMOTE}:{PORT}/system?keyfile={}&no_verify=1&no_tty=1&command={}",

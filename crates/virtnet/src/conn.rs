@@ -177,6 +177,27 @@ impl Connection {
         })
     }
 
+    /// For a connection over ssh, the ssh command line that runs `command`
+    /// on the daemon's host (same user, port, key and host-key policy);
+    /// `None` for a local connection.
+    pub fn ssh_command(&self, command: &str) -> Option<Vec<String>> {
+        match &self.uri.transport {
+            Transport::Ssh {
+                user,
+                host,
+                port,
+                opts,
+            } => Some(crate::remote::ssh_argv_running(
+                user.as_deref(),
+                host,
+                *port,
+                opts,
+                command.to_owned(),
+            )),
+            Transport::Unix { .. } => None,
+        }
+    }
+
     /// Opens virtnetd's socket at `path` (no keepalive).
     pub fn open_unix(path: &std::path::Path, read_only: bool) -> Result<Connection, ConnectError> {
         let mut enc = String::new();

@@ -92,6 +92,18 @@ pub fn ssh_argv(
     opts: &SshOptions,
     read_only: bool,
 ) -> Vec<String> {
+    ssh_argv_running(user, host, port, opts, remote_command(opts, read_only))
+}
+
+/// The ssh command line that runs `command` on the host of a remote URI,
+/// with the same options as the connection itself.
+pub fn ssh_argv_running(
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    opts: &SshOptions,
+    command: String,
+) -> Vec<String> {
     let mut argv = vec![opts.command.clone().unwrap_or_else(|| "ssh".to_owned())];
     if let Some(p) = port {
         argv.extend(["-p".to_owned(), p.to_string()]);
@@ -119,11 +131,7 @@ pub fn ssh_argv(
             .map(str::to_owned),
         );
     }
-    argv.extend([
-        "--".to_owned(),
-        host.to_owned(),
-        remote_command(opts, read_only),
-    ]);
+    argv.extend(["--".to_owned(), host.to_owned(), command]);
     argv
 }
 

@@ -715,12 +715,47 @@ pub(super) fn cmd_domiflist(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
     Ok(())
 }
 
-/// ARP entries (`/proc/net/arp`) for `mac`.
-fn arp_addresses(mac: &MacAddr) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string("/proc/net/arp") else {
-        return Vec::new();
+/// The ARP table of the host virtnetd runs on (`/proc/net/arp`): read
+/// here for a local connection, through the connection's ssh otherwise.
+fn arp_table(ctl: &Ctl<'_>) -> Result<String, String> {
+    const ARP: &str = "/proc/net/arp";
+    let Some(argv) = ctl
+        .conn
+        .as_ref()
+        .and_then(|c| c.ssh_command(&format!("cat {ARP}")))
+    else {
+        return std::fs::read_to_string(ARP)
+            .map_err(|e| format!("cannot read {ARP}: {}", crate::conn::strerror(&e)));
     };
-    text.lines()
+    let host = argv
+        .get(argv.len().saturating_sub(2))
+        .cloned()
+        .unwrap_or_default();
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    let out = virtnet_host::process::run_with_timeout(cmd, None, ARP_TIMEOUT)
+        .map_err(|e| format!("cannot read {ARP} on {host}: {e}"))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(format!(
+            "cannot read {ARP} on {host}: {}",
+            if why.is_empty() {
+                out.status.to_string()
+            } else {
+                why
+            }
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// How long reading a remote host's ARP table may take.
+const ARP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The addresses `/proc/net/arp` text lists for `mac` (complete entries).
+fn arp_addresses(table: &str, mac: &MacAddr) -> Vec<String> {
+    table
+        .lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -759,12 +794,24 @@ pub(super) fn cmd_domifaddr(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
         return Err(Failed);
     }
     let ifaces = domain_ifaces(ctl, domain)?;
+    let arp = if source == "arp" && !ifaces.is_empty() {
+        match arp_table(ctl) {
+            Ok(t) => t,
+            Err(e) => {
+                ctl.set_error(format!("internal error: {e}"));
+                ctl.error("Failed to query for interfaces addresses");
+                return Err(Failed);
+            }
+        }
+    } else {
+        String::new()
+    };
     let mut rows: Vec<AddrRow> = Vec::new();
     for i in &ifaces {
         let Some(mac) = i.port.mac else { continue };
         let name = i.device_name().unwrap_or("-").to_owned();
         let addrs: Vec<(&'static str, String)> = if source == "arp" {
-            arp_addresses(&mac)
+            arp_addresses(&arp, &mac)
                 .into_iter()
                 .map(|ip| ("ipv4", format!("{ip}/0")))
                 .collect()
@@ -848,6 +895,18 @@ pub(super) fn cmd_qemu_args(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arp_addresses_are_complete_entries_for_the_mac() {
+        let table = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                     10.0.0.7         0x1         0x2         52:54:00:aa:bb:01     *        virbr0\n\
+                     10.0.0.8         0x1         0x0         52:54:00:aa:bb:01     *        virbr0\n\
+                     10.0.0.9         0x1         0x6         52:54:00:AA:BB:01     *        virbr1\n\
+                     10.0.0.10        0x1         0x2         52:54:00:aa:bb:02     *        virbr0\n";
+        let mac = MacAddr::parse("52:54:00:aa:bb:01").unwrap();
+        assert_eq!(arp_addresses(table, &mac), ["10.0.0.7", "10.0.0.9"]);
+        assert!(arp_addresses("", &mac).is_empty());
+    }
 
     #[test]
     fn domain_uuids_are_stable_and_distinct() {
