@@ -180,6 +180,30 @@ fn attach_interface_plugs_a_qemu_guest_and_detach_interface_unplugs_it() {
     }
     assert_eq!(vn_ok(&daemon, &["domifaddr", "vm1", "--full"]), addr);
 
+    // --source arp: the host's ARP table (the client runs on the host, in
+    // its namespace), once the host has talked to the guest.
+    let stats =
+        virtnet_tests::ping::ping(&ns, lease.ip.into(), 3, Duration::from_secs(10)).unwrap();
+    assert!(stats.received > 0, "the guest answers pings: {stats:?}");
+    let virtnet = locate_binary("virtnet", "VIRTNET_BIN").unwrap();
+    let uri = daemon.uri();
+    let out = ns
+        .run([
+            virtnet.as_os_str(),
+            "-c".as_ref(),
+            uri.as_ref(),
+            "domifaddr".as_ref(),
+            "vm1".as_ref(),
+            "--source".as_ref(),
+            "arp".as_ref(),
+        ])
+        .unwrap();
+    assert!(out.success(), "domifaddr --source arp: {}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        addr.replace(&format!("{}/24", lease.ip), &format!("{}/0", lease.ip))
+    );
+
     // A second interface, named by the network: detaching now needs --mac.
     vn_ok(&daemon, &["attach-interface", "vm1", "network", "default"]);
     let list = vn_ok(&daemon, &["domiflist", "vm1"]);
