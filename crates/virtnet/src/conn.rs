@@ -177,22 +177,25 @@ impl Connection {
         })
     }
 
-    /// For a connection over ssh, the ssh command line that runs `command`
-    /// on the daemon's host (same user, port, key and host-key policy);
-    /// `None` for a local connection.
-    pub fn ssh_command(&self, command: &str) -> Option<Vec<String>> {
+    /// For a connection over ssh, the daemon's host and the ssh command
+    /// line that runs `command` there (same user, port, key and host-key
+    /// policy); `None` for a local connection.
+    pub fn ssh_command(&self, command: &str) -> Option<(&str, Vec<String>)> {
         match &self.uri.transport {
             Transport::Ssh {
                 user,
                 host,
                 port,
                 opts,
-            } => Some(crate::remote::ssh_argv_running(
-                user.as_deref(),
-                host,
-                *port,
-                opts,
-                command.to_owned(),
+            } => Some((
+                host.as_str(),
+                crate::remote::ssh_argv_running(
+                    user.as_deref(),
+                    host,
+                    *port,
+                    opts,
+                    command.to_owned(),
+                ),
             )),
             Transport::Unix { .. } => None,
         }

@@ -719,7 +719,7 @@ pub(super) fn cmd_domiflist(ctl: &mut Ctl<'_>, cmd: &ParsedCmd) -> CmdResult {
 /// here for a local connection, through the connection's ssh otherwise.
 fn arp_table(ctl: &Ctl<'_>) -> Result<String, String> {
     const ARP: &str = "/proc/net/arp";
-    let Some(argv) = ctl
+    let Some((host, argv)) = ctl
         .conn
         .as_ref()
         .and_then(|c| c.ssh_command(&format!("cat {ARP}")))
@@ -727,25 +727,11 @@ fn arp_table(ctl: &Ctl<'_>) -> Result<String, String> {
         return std::fs::read_to_string(ARP)
             .map_err(|e| format!("cannot read {ARP}: {}", crate::conn::strerror(&e)));
     };
-    let host = argv
-        .get(argv.len().saturating_sub(2))
-        .cloned()
-        .unwrap_or_default();
+    // The ssh command line starts with the ssh program.
     let mut cmd = std::process::Command::new(&argv[0]);
     cmd.args(&argv[1..]);
-    let out = virtnet_host::process::run_with_timeout(cmd, None, ARP_TIMEOUT)
+    let out = virtnet_host::process::run_checked(cmd, None, ARP_TIMEOUT)
         .map_err(|e| format!("cannot read {ARP} on {host}: {e}"))?;
-    if !out.status.success() {
-        let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        return Err(format!(
-            "cannot read {ARP} on {host}: {}",
-            if why.is_empty() {
-                out.status.to_string()
-            } else {
-                why
-            }
-        ));
-    }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
